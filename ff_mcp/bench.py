@@ -1,0 +1,269 @@
+"""Benchmarks behind ``ff-mcp bench``: throughput against the torch.mm roofline, and accuracy
+of FF beside backprop on the same architecture and budget.
+
+Every result is a JSON file under ``bench/results/`` carrying the command, machine, date, torch
+version and device; ``ff-mcp bench table`` turns them into ``bench/results/RESULTS.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+RESULTS_DIR = Path("bench/results")
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    info = {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    info["cpu_model"] = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return info
+
+
+def record(kind: str, tag: str, payload: dict[str, Any], device: torch.device, out_dir: Path = RESULTS_DIR) -> Path:
+    """Write one result file with its provenance; returns its path."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "kind": kind,
+        "tag": tag,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "ff-mcp " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "machine": machine_info(device),
+        **payload,
+    }
+    path = out_dir / f"{kind}-{tag}.json"
+    path.write_text(json.dumps(doc, indent=2) + "\n")
+    return path
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def ff_step_matmuls(widths: list[int], batch: int, num_classes: int, readout: bool) -> list[tuple[int, int, int, int]]:
+    """The (m, k, n, count) matmuls of one FF training step: per layer a forward on 2B rows and a
+    weight-gradient on 2B rows (inputs are detached, so no input-gradient); a neutral pass on B
+    rows and the readout for the linear classifier."""
+    rows = 2 * batch
+    mms = []
+    for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        mms.append((rows, fan_in, fan_out, 1))  # forward
+        mms.append((fan_out, rows, fan_in, 1))  # dL/dW = dH^T X
+    if readout:
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            mms.append((batch, fan_in, fan_out, 1))
+        feat = sum(widths[2:]) if len(widths) > 2 else widths[-1]
+        mms.append((batch, feat, num_classes, 1))
+        mms.append((num_classes, batch, feat, 1))
+    return mms
+
+
+def flops_of(mms: list[tuple[int, int, int, int]]) -> float:
+    return float(sum(2 * m * k * n * c for m, k, n, c in mms))
+
+
+def mm_gflops(mms: list[tuple[int, int, int, int]], device: torch.device, seconds: float = 2.0) -> float:
+    """GFLOP/s of torch.mm running exactly these shapes back to back (the roofline we compare to)."""
+    mats = [(torch.randn(m, k, device=device), torch.randn(k, n, device=device), c) for m, k, n, c in mms]
+    for a, b, _ in mats:  # warm-up
+        torch.mm(a, b)
+    _sync(device)
+    flops, reps, started = flops_of(mms), 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        for a, b, c in mats:
+            for _ in range(c):
+                torch.mm(a, b)
+        reps += 1
+    _sync(device)
+    return flops * reps / (time.perf_counter() - started) / 1e9
+
+
+def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    from ff_mcp.data import load_dataset
+    from ff_mcp.training import TrainOptions, train_model
+
+    data = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train)
+    data = type(data)(data.name, data.x_train, data.y_train, data.x_test[:0], data.y_test[:0],
+                      data.num_classes, data.image_shape, data.source)
+    options = TrainOptions(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
+                           lr=args.lr, device=args.device, seed=0, eval_every=10**6, fused=args.fused,
+                           weight_decay=3e-4 if args.optimizer == "sgd" else 0.0)
+    options = TrainOptions(**{**options.__dict__, "extra": {}})
+    trained = train_model(data, options)
+    device = torch.device(trained.result.device)
+    net = trained.network
+    widths = [net.layers[0].in_features, *net.config.hidden]
+    mms = ff_step_matmuls(widths, args.batch_size, data.num_classes, net.config.readout)
+    steps = -(-data.x_train.shape[0] // args.batch_size) * args.epochs
+    achieved = flops_of(mms) * steps / trained.result.train_seconds / 1e9
+    roofline = mm_gflops(mms, device)
+    epoch_seconds = trained.result.train_seconds / args.epochs
+    return {
+        "dataset": data.name,
+        "hidden": list(args.hidden),
+        "batch_size": args.batch_size,
+        "optimizer": args.optimizer,
+        "epochs": args.epochs,
+        "epoch_seconds": round(epoch_seconds, 3),
+        "samples_per_second": round(trained.result.samples_per_second, 1),
+        "achieved_gflops": round(achieved, 2),
+        "mm_gflops_same_shapes": round(roofline, 2),
+        "roofline_fraction": round(achieved / roofline, 3),
+    }
+
+
+def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
+    from ff_mcp.data import load_dataset
+    from ff_mcp.cli import ProgressBar, options_from_args
+    from ff_mcp.engine import train_backprop
+    from ff_mcp.training import train_model
+
+    data = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test)
+    options = options_from_args(args)
+    bar = ProgressBar(enabled=not args.quiet)
+    started = time.perf_counter()
+    ff = train_model(data, options, out=args.out, callbacks=[bar])
+    bar.close()
+    ff_wall = time.perf_counter() - started
+    payload: dict[str, Any] = {
+        "dataset": data.name,
+        "options": {k: v for k, v in options.__dict__.items() if k != "extra"},
+        "ff": {**ff.summary(), "wall_seconds": round(ff_wall, 1),
+               "history": [{k: v for k, v in h.items() if k != "layers"} for h in ff.result.history]},
+    }
+    if not args.no_baseline:
+        started = time.perf_counter()
+        _, bp = train_backprop(ff.network_config, ff.train_config, data.x_train, data.y_train, data.x_test, data.y_test)
+        payload["bp"] = {
+            "test_accuracy": bp.final.get("test_accuracy"),
+            "test_error": 1.0 - bp.final["test_accuracy"],
+            "train_seconds": round(bp.train_seconds, 2),
+            "epochs": bp.final["epoch"],
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
+    return payload
+
+
+def write_table(out_dir: Path = RESULTS_DIR) -> Path:
+    """Collect every result JSON into RESULTS.md (one table per kind)."""
+    docs = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
+    lines = ["# Recorded benchmark results", "", "Generated by `ff-mcp bench table` from the JSON files beside it.", ""]
+    thr = [d for d in docs if d.get("kind") == "throughput"]
+    if thr:
+        lines += ["## Throughput (one FF training epoch)", "",
+                  "| tag | data | hidden | batch | opt | epoch s | samples/s | GFLOP/s | torch.mm GFLOP/s | fraction | device | date | command |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for d in thr:
+            lines.append(f"| {d['tag']} | {d['dataset']} | {'x'.join(map(str, d['hidden']))} | {d['batch_size']} | "
+                         f"{d['optimizer']} | {d['epoch_seconds']} | {d['samples_per_second']} | {d['achieved_gflops']} | "
+                         f"{d['mm_gflops_same_shapes']} | {d['roofline_fraction']} | {_dev(d)} | {d['date']} | `{d['command']}` |")
+        lines.append("")
+    acc = [d for d in docs if d.get("kind") == "accuracy"]
+    if acc:
+        lines += ["## Accuracy: FF beside backprop (same architecture, optimizer, batch, epochs)", "",
+                  "| tag | data | hidden | epochs | FF test error | BP test error | FF train s | BP train s | device | date | command |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for d in acc:
+            ff, bp = d["ff"], d.get("bp") or {}
+            bp_err = f"{100 * bp['test_error']:.2f} %" if bp else "not run"
+            bp_s = bp.get("train_seconds", "")
+            lines.append(f"| {d['tag']} | {d['dataset']} | {'x'.join(map(str, d['options']['hidden']))} | {ff['epochs']} | "
+                         f"{100 * ff['test_error']:.2f} % | {bp_err} | {ff['train_seconds']} | {bp_s} | {_dev(d)} | "
+                         f"{d['date']} | `{d['command']}` |")
+        lines.append("")
+    other = sorted({d.get("kind") for d in docs} - {"throughput", "accuracy"})
+    for kind in other:
+        lines += [f"## {kind}", ""]
+        for d in docs:
+            if d.get("kind") == kind:
+                lines.append(f"- `{d['tag']}` ({d['date']}, {_dev(d)}): see `{kind}-{d['tag']}.json`")
+        lines.append("")
+    path = out_dir / "RESULTS.md"
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _dev(d: dict[str, Any]) -> str:
+    m = d.get("machine", {})
+    if m.get("gpu"):
+        return f"{m['gpu']}"
+    return f"CPU {m.get('cpu_model', m.get('processor', '?'))} x{m.get('torch_threads', '?')} threads"
+
+
+def add_parser(sub) -> None:
+    from ff_mcp.cli import _int_list, add_train_arguments
+
+    bench = sub.add_parser("bench", help="benchmarks; results go to bench/results")
+    kinds = bench.add_subparsers(dest="bench_kind", required=True)
+
+    thr = kinds.add_parser("throughput", help="one FF epoch: samples/s and the fraction of torch.mm GFLOP/s")
+    thr.add_argument("--dataset", default="mnist")
+    thr.add_argument("--data-dir")
+    thr.add_argument("--hidden", type=_int_list, default=(1000, 1000, 1000))
+    thr.add_argument("--batch-size", type=int, default=100)
+    thr.add_argument("--optimizer", choices=["adam", "sgd"], default="sgd")
+    thr.add_argument("--lr", type=float, default=1e-3)
+    thr.add_argument("--epochs", type=int, default=1)
+    thr.add_argument("--fused", action="store_true", default=None)
+    thr.add_argument("--device", default="auto")
+    thr.add_argument("--limit-train", type=int, default=None)
+    thr.add_argument("--tag", default=None)
+    thr.add_argument("--results-dir", default=str(RESULTS_DIR))
+
+    acc = kinds.add_parser("accuracy", help="train FF and the backprop baseline, record test error")
+    add_train_arguments(acc)
+    acc.add_argument("--out", default=None)
+    acc.add_argument("--no-baseline", action="store_true")
+    acc.add_argument("--quiet", action="store_true")
+    acc.add_argument("--tag", default=None)
+    acc.add_argument("--results-dir", default=str(RESULTS_DIR))
+
+    table = kinds.add_parser("table", help="rewrite bench/results/RESULTS.md from the JSON results")
+    table.add_argument("--results-dir", default=str(RESULTS_DIR))
+    bench.set_defaults(func=run_from_args)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    out_dir = Path(args.results_dir)
+    if args.bench_kind == "table":
+        print(write_table(out_dir))
+        return 0
+    if args.bench_kind == "throughput":
+        payload = run_throughput(args)
+        tag = args.tag or f"{payload['dataset']}-{'x'.join(map(str, args.hidden))}-b{args.batch_size}-{args.optimizer}"
+    else:
+        payload = run_accuracy(args)
+        tag = args.tag or f"{payload['dataset']}-{'x'.join(map(str, args.hidden))}-e{args.epochs}"
+    from ff_mcp.engine import resolve_device
+
+    path = record(args.bench_kind, tag, payload, resolve_device(args.device), out_dir)
+    write_table(out_dir)
+    print(json.dumps({"result": str(path), **{k: v for k, v in payload.items() if k not in ("options",)}}, default=str))
+    return 0

@@ -1,0 +1,234 @@
+"""The ``ff-mcp`` command: train, eval, bench, demo (and serve/repl, registered by their modules).
+
+Progress goes to stderr; with ``--json`` the last line on stdout is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from ff_mcp import __version__
+
+log = logging.getLogger("ff_mcp")
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--hidden must be comma-separated integers like 1000,1000, got {text!r}")
+    if not sizes or any(s < 1 or s > 100_000 for s in sizes):
+        raise argparse.ArgumentTypeError(f"--hidden sizes must be in [1, 100000], got {text!r}")
+    return sizes
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    from ff_mcp.data import DATASETS
+    from ff_mcp.engine import goodness_names, loss_names, negative_names
+
+    p.add_argument("--dataset", required=True, choices=DATASETS, help="data set to train on")
+    p.add_argument("--data-dir", help="directory holding the data set (else FF_MCP_DATA, ../shared/data, ...)")
+    p.add_argument("--hidden", type=_int_list, default=(1000, 1000, 1000), help="hidden sizes, e.g. 1000,1000,1000")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=100)
+    p.add_argument("--schedule", choices=["simultaneous", "greedy"], default="simultaneous")
+    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3 Adam, 0.05 SGD)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--goodness", choices=goodness_names(), default="sum_squares")
+    p.add_argument("--threshold", type=float, default=None, help="goodness threshold (default: width for sums, 2 for means)")
+    p.add_argument("--loss", choices=loss_names(), default="softplus")
+    p.add_argument("--negatives", choices=negative_names(), default="wrong_label")
+    p.add_argument("--label-mode", choices=["overlay", "concat", "none"], default=None)
+    p.add_argument("--norm", choices=["rms", "l2", "none"], default="rms")
+    p.add_argument("--activation", default="relu")
+    p.add_argument("--peer-norm", type=float, default=0.0, help="peer normalisation weight (Hinton: 0.03)")
+    p.add_argument("--no-readout", action="store_true", help="skip the linear softmax readout")
+    p.add_argument("--include-first-layer", action="store_true", help="count the first hidden layer when predicting")
+    p.add_argument("--predict-method", choices=["goodness", "readout"], default="goodness")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    p.add_argument("--eval-every", type=int, default=1, help="epochs between test evaluations")
+    p.add_argument("--limit-train", type=int, default=None, help="use only the first N training rows")
+    p.add_argument("--limit-test", type=int, default=None, help="use only the first N test rows")
+
+
+def options_from_args(args: argparse.Namespace):
+    from ff_mcp.training import TrainOptions
+
+    return TrainOptions(
+        hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+        momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, goodness=args.goodness,
+        threshold=args.threshold, loss=args.loss, negatives=args.negatives, label_mode=args.label_mode,
+        norm=args.norm, activation=args.activation, peer_norm=args.peer_norm, readout=not args.no_readout,
+        skip_first_layer=not args.include_first_layer, predict_method=args.predict_method, seed=args.seed,
+        device=args.device, amp=args.amp, eval_every=args.eval_every,
+    )
+
+
+class ProgressBar:
+    """A tqdm bar on stderr: one tick per mini-batch, loss and accuracy after each epoch."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.bar = None
+        self.epoch = 0
+
+    def on_batch_end(self, epoch: int, step: int, steps: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None or epoch != self.epoch:
+            from tqdm import tqdm
+
+            if self.bar is not None:
+                self.bar.close()
+            self.bar = tqdm(total=steps, desc=f"epoch {epoch}", file=sys.stderr, leave=True, dynamic_ncols=True)
+            self.epoch = epoch
+        self.bar.update(1)
+
+    def on_epoch_end(self, metrics: dict[str, Any]) -> None:
+        if not self.enabled or self.bar is None:
+            return
+        post = {"loss": f"{metrics['loss']:.4f}"}
+        for key in ("train_accuracy", "test_accuracy"):
+            if key in metrics:
+                post[key.replace("_accuracy", "_acc")] = f"{metrics[key]:.4f}"
+        self.bar.set_postfix(post)
+        self.bar.close()
+        self.bar = None
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ff_mcp.data import load_dataset
+    from ff_mcp.training import train_model
+
+    data = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test)
+    options = options_from_args(args)
+    bar = ProgressBar(enabled=not args.quiet)
+    try:
+        trained = train_model(data, options, out=args.out, callbacks=[bar])
+    finally:
+        bar.close()
+    summary = {"dataset": data.name, **trained.summary()}
+    _emit(args, summary, _train_text(summary))
+    return 0
+
+
+def _train_text(s: dict[str, Any]) -> str:
+    acc = "n/a" if s["test_accuracy"] is None else f"{100 * s['test_accuracy']:.2f} %"
+    lines = [
+        f"dataset           {s['dataset']}",
+        f"test accuracy     {acc}",
+        f"epochs            {s['epochs']}",
+        f"train seconds     {s['train_seconds']:.1f}",
+        f"samples/second    {s['samples_per_second']:.0f}",
+        f"device            {s['device']}",
+    ]
+    if s.get("model_path"):
+        lines.append(f"model             {s['model_path']}")
+    return "\n".join(lines)
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from ff_mcp.data import load_dataset
+    from ff_mcp.engine import accuracy, load_checkpoint, resolve_device
+
+    ckpt = load_checkpoint(args.model, device=resolve_device(args.device))
+    data = load_dataset(args.dataset, data_dir=args.data_dir, limit_test=args.limit_test)
+    if data.in_features != ckpt.network.config.in_features:
+        raise SystemExit(
+            f"error: model {args.model} expects {ckpt.network.config.in_features} features, "
+            f"data set {data.name} has {data.in_features}"
+        )
+    methods = ["goodness"] if ckpt.network.labels.mode != "none" else []
+    if ckpt.network.config.readout:
+        methods.append("readout")
+    result: dict[str, Any] = {"dataset": data.name, "model_path": str(args.model), "test_rows": data.x_test.shape[0]}
+    for method in methods:
+        result[f"test_accuracy_{method}"] = accuracy(ckpt.network, data.x_test, data.y_test, method)
+    primary = ckpt.train_config.get("predict_method", methods[0])
+    result["test_accuracy"] = result.get(f"test_accuracy_{primary}", result[f"test_accuracy_{methods[0]}"])
+    result["test_error"] = 1.0 - result["test_accuracy"]
+    text = "\n".join(f"{k:<24}{v}" for k, v in result.items())
+    _emit(args, result, text)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from ff_mcp import bench
+
+    return bench.run_from_args(args)
+
+
+def _emit(args: argparse.Namespace, result: dict[str, Any], text: str) -> None:
+    if args.json:
+        print(json.dumps(result), flush=True)
+    else:
+        print(text, flush=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ff-mcp", description="Forward-Forward learning: engine, MCP server, colors.")
+    parser.add_argument("--version", action="version", version=f"ff-mcp {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging on stderr")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train an FF network on a data set")
+    add_train_arguments(train)
+    train.add_argument("--out", help="where to save the model (.safetensors)")
+    train.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("eval", help="evaluate a saved model on a data set's test split")
+    ev.add_argument("--model", required=True, help="a .safetensors checkpoint written by ff-mcp")
+    ev.add_argument("--dataset", required=True)
+    ev.add_argument("--data-dir")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--limit-test", type=int, default=None)
+    ev.add_argument("--json", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+
+    from ff_mcp import bench
+
+    bench.add_parser(sub)
+
+    for module in ("ff_mcp.demo", "ff_mcp.server.cli", "ff_mcp.clojure.cli"):
+        try:
+            mod = __import__(module, fromlist=["add_parser"])
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue  # that part of ff-mcp is not installed in this tree
+            raise
+        mod.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""FF layers: a local objective and everything needed to optimise it on its own.
+
+A layer normalises its input, applies its weights and activation, and scores the result with a
+goodness function. Its loss depends only on its own output, and its input is detached by the
+caller, so no gradient ever crosses layers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .goodness import get_goodness
+from .losses import get_loss
+from .norms import norm_scale, normalize
+
+ACTIVATIONS = ("relu", "relu_full_grad", "gelu", "leaky_relu", "tanh")
+OPTIMIZERS = ("adam", "sgd")
+
+
+class _ReLUFullGrad(torch.autograd.Function):
+    """ReLU forward, identity backward (loeweX ``ReLU_full_grad``): units that are off still learn."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return x.clamp(min=0)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return grad
+
+
+def activate(x: torch.Tensor, name: str) -> torch.Tensor:
+    if name == "relu":
+        return F.relu(x)
+    if name == "relu_full_grad":
+        return _ReLUFullGrad.apply(x)
+    if name == "gelu":
+        return F.gelu(x)
+    if name == "leaky_relu":
+        return F.leaky_relu(x, 0.01)
+    if name == "tanh":
+        return torch.tanh(x)
+    raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {name!r}")
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """How each layer optimises its local loss."""
+
+    name: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9  # SGD only (loeweX: 0.9)
+    weight_decay: float = 0.0  # loeweX uses 3e-4 with SGD
+    fused: bool | None = None  # None: torch's default; True asks for the fused kernel
+
+    def __post_init__(self) -> None:
+        if self.name not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.name!r}")
+        if not (0.0 < self.lr <= 10.0):
+            raise ValueError(f"lr must be in (0, 10], got {self.lr}")
+        if not (0.0 <= self.momentum < 1.0):
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        if not (0.0 <= self.weight_decay <= 1.0):
+            raise ValueError(f"weight_decay must be in [0, 1], got {self.weight_decay}")
+
+    def build(self, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        extra = {} if self.fused is None else {"fused": self.fused}
+        if self.name == "adam":
+            return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay, **extra)
+        return torch.optim.SGD(
+            params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay, **extra
+        )
+
+
+class FFLinear(nn.Module):
+    """Normalise -> linear -> activation, scored by a goodness function.
+
+    x: (B, in_features) raw activity of the layer below (or the embedded data).
+    returns h: (B, out_features), *before* the next layer's normalisation.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        activation: str = "relu",
+        norm: str = "rms",
+        goodness: str = "sum_squares",
+        threshold: float | None = None,
+        loss: str = "softplus",
+        peer_norm: float = 0.0,
+        bias: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if in_features < 1 or out_features < 1:
+            raise ValueError(f"layer sizes must be >= 1, got {in_features} -> {out_features}")
+        activate(torch.zeros(1), activation)  # validates the name
+        normalize(torch.ones(1, 1), norm)
+        self.goodness_fn = get_goodness(goodness)
+        self.loss_fn = get_loss(loss)
+        self.in_features, self.out_features = in_features, out_features
+        self.activation, self.norm, self.goodness_name, self.loss_name = activation, norm, goodness, loss
+        self.threshold = float(threshold) if threshold is not None else self.goodness_fn.default_threshold(out_features)
+        self.peer_norm = float(peer_norm)
+        # loeweX init: N(0, 1/sqrt(out)) weights, zero bias; drawn from an explicit generator.
+        weight = torch.randn(out_features, in_features, generator=generator) / math.sqrt(out_features)
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
+        # Running mean activity per unit, for peer normalisation (Hinton's Matlab: 0.9/0.1 smoothing).
+        self.register_buffer("running_mean", torch.zeros(out_features))
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_features} -> {self.out_features}, act={self.activation}, norm={self.norm}, "
+            f"goodness={self.goodness_name}, threshold={self.threshold:g}, loss={self.loss_name}"
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return activate(F.linear(normalize(x, self.norm), self.weight, self.bias), self.activation)
+
+    def preactivation_parts(self, x_base: torch.Tensor, slot_strength: float, slots: int):
+        """Pre-activations for every label slot at once, sharing one W.x.
+
+        x_base: (B, D) embedded rows whose first ``slots`` entries are zero.
+        Returns (B, K, H): pre-activation with ``slot_strength`` put in slot k, for k < K.
+        Adding s to an empty slot changes ||x||^2 by s^2 for every k, so one scale serves all K.
+        """
+        probe = x_base.clone()
+        probe[:, 0] = slot_strength
+        scale = norm_scale(probe, self.norm)  # (B, 1)
+        base = x_base @ self.weight.t()  # (B, H)
+        columns = self.weight[:, :slots].t()  # (K, H)
+        pre = scale.unsqueeze(1) * (base.unsqueeze(1) + slot_strength * columns.unsqueeze(0))
+        if self.bias is not None:
+            pre = pre + self.bias
+        return pre
+
+    def goodness(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, H) -> (B,) signed goodness: higher means "more positive" for every goodness kind."""
+        return self.goodness_fn.sign * self.goodness_fn.measure(h)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, H) -> (B,) logit of p(positive)."""
+        return self.goodness_fn.logits(h, self.threshold)
+
+    def local_loss(self, h: torch.Tensor, n_pos: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """h: (B+ + B-, H), positives first. Returns (loss, g_pos_sum, g_neg_sum), detached sums."""
+        measure = self.goodness_fn.measure(h)
+        logits = self.goodness_fn.sign * (measure - self.threshold)
+        loss = self.loss_fn(logits[:n_pos], logits[n_pos:])
+        if self.peer_norm > 0.0:
+            loss = loss + self.peer_norm * self._peer_loss(h[:n_pos])
+        measure = measure.detach()
+        return loss, measure[:n_pos].sum(), measure[n_pos:].sum()
+
+    def _peer_loss(self, h_pos: torch.Tensor) -> torch.Tensor:
+        """Push each unit's running mean activity toward the layer mean (Hinton 2022 sec. 3.3; loeweX)."""
+        running = 0.9 * self.running_mean + 0.1 * h_pos.mean(dim=0)
+        self.running_mean.copy_(running.detach())
+        return (running.mean() - running).square().mean()

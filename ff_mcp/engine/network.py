@@ -1,0 +1,191 @@
+"""FFNetwork: a stack of FF layers, label embedding, and the two ways to predict a label."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .goodness import get_goodness
+from .labels import LabelEmbedding
+from .layers import ACTIVATIONS, FFLinear, activate
+from .losses import get_loss
+from .norms import NORM_NAMES, normalize
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Everything needed to rebuild an FFNetwork (stored in every checkpoint)."""
+
+    in_features: int  # width of a data row, without label slots
+    num_classes: int
+    hidden: tuple[int, ...] = (1000, 1000, 1000)  # loeweX / Hinton's Matlab: 3 x 1000
+    activation: str = "relu"
+    norm: str = "rms"  # Hinton's ffnormrows; "l2" for mpezeshki/fflib
+    goodness: str = "sum_squares"
+    threshold: float | None = None  # None: the goodness default (width for sums, 2.0 for means)
+    loss: str = "softplus"
+    label_mode: str = "overlay"  # Hinton: one-hot in the first K inputs
+    label_strength: float = 1.0  # Matlab labelstrength
+    peer_norm: float = 0.0  # Hinton uses 0.03
+    bias: bool = True
+    readout: bool = True  # linear softmax on normalised neutral-pass activities
+    skip_first_layer: bool = True  # Matlab minlevelenergy/minlevelsup: the first hidden layer is left out
+    image_shape: tuple[int, ...] | None = field(default=None)  # for hybrid negatives
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
+        if self.image_shape is not None:
+            object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
+        if self.in_features < 1:
+            raise ValueError(f"in_features must be >= 1, got {self.in_features}")
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden must be a non-empty list of sizes >= 1, got {list(self.hidden)}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
+        if self.norm not in NORM_NAMES:
+            raise ValueError(f"norm must be one of {list(NORM_NAMES)}, got {self.norm!r}")
+        get_goodness(self.goodness)
+        get_loss(self.loss)
+        if self.threshold is not None and not self.threshold > 0:
+            raise ValueError(f"threshold must be > 0, got {self.threshold}")
+        if not (0.0 <= self.peer_norm <= 1.0):
+            raise ValueError(f"peer_norm must be in [0, 1], got {self.peer_norm}")
+        LabelEmbedding(self.label_mode, self.num_classes, self.label_strength).input_width(self.in_features)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        d["image_shape"] = list(self.image_shape) if self.image_shape else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NetworkConfig":
+        known = {f for f in cls.__dataclass_fields__}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown network config fields: {sorted(unknown)}")
+        return cls(**d)
+
+
+class FFNetwork(nn.Module):
+    """A stack of FFLinear layers.
+
+    ``forward(x_embedded)`` returns every layer's activity (list of (B, H_l)). The layers are
+    trained by ``Trainer``; the readout (if any) is a bias-free linear map trained on detached
+    features, as in loeweX and Hinton's Matlab code.
+    """
+
+    def __init__(self, config: NetworkConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.config = config
+        self.labels = LabelEmbedding(config.label_mode, config.num_classes, config.label_strength)
+        widths = [self.labels.input_width(config.in_features), *config.hidden]
+        self.layers = nn.ModuleList(
+            FFLinear(
+                widths[i],
+                widths[i + 1],
+                activation=config.activation,
+                norm=config.norm,
+                goodness=config.goodness,
+                threshold=config.threshold,
+                loss=config.loss,
+                peer_norm=config.peer_norm,
+                bias=config.bias,
+                generator=generator,
+            )
+            for i in range(len(config.hidden))
+        )
+        self.readout = nn.Linear(sum(config.hidden[self.first_scored_layer :]), config.num_classes, bias=False)
+        nn.init.zeros_(self.readout.weight)  # loeweX zero-inits its classifier; also deterministic
+
+    @property
+    def num_classes(self) -> int:
+        return self.config.num_classes
+
+    @property
+    def first_scored_layer(self) -> int:
+        """Index of the first layer whose activity counts for prediction."""
+        return 1 if self.config.skip_first_layer and len(self.layers) > 1 else 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.layers[0].weight.device
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """x: (B, D') embedded rows -> [h_1: (B, H_1), ..., h_L: (B, H_L)]."""
+        activities = []
+        for layer in self.layers:
+            x = layer(x)
+            activities.append(x)
+        return activities
+
+    # ---- prediction -------------------------------------------------------------------------
+
+    def goodness_scores(self, x: torch.Tensor, skip_first: bool | None = None) -> torch.Tensor:
+        """x: (B, D) raw rows -> (B, K): goodness summed over layers for each candidate label.
+
+        All K labels go through in one batched pass. With a label embedding, the first layer's
+        W.x is computed once and each label adds its column of W (``FFLinear.preactivation_parts``).
+        """
+        skip = self.config.skip_first_layer if skip_first is None else skip_first
+        first = 1 if skip and len(self.layers) > 1 else 0
+        if self.labels.mode == "none":
+            raise ValueError("goodness prediction needs a label embedding; this network has label_mode 'none'")
+        batch, k = x.shape[0], self.num_classes
+        x_base = self.labels.embed(x, torch.zeros(batch, k, dtype=x.dtype, device=x.device))
+        layer0 = self.layers[0]
+        h = layer0.preactivation_parts(x_base, self.labels.strength, k)  # (B, K, H_1)
+        h = activate(h, layer0.activation).reshape(batch * k, -1)
+        scores = layer0.goodness(h) if first == 0 else torch.zeros(batch * k, dtype=h.dtype, device=h.device)
+        for index, layer in enumerate(self.layers[1:], start=1):
+            h = layer(h)
+            if index >= first:
+                scores = scores + layer.goodness(h)
+        return scores.view(batch, k)
+
+    def goodness_scores_loop(self, x: torch.Tensor, skip_first: bool | None = None) -> torch.Tensor:
+        """Reference implementation of ``goodness_scores``: one full pass per label."""
+        skip = self.config.skip_first_layer if skip_first is None else skip_first
+        first = 1 if skip and len(self.layers) > 1 else 0
+        columns = []
+        for label in range(self.num_classes):
+            y = torch.full((x.shape[0],), label, dtype=torch.long, device=x.device)
+            activities = self(self.labels.embed_labels(x, y))
+            columns.append(sum(layer.goodness(h) for layer, h in zip(self.layers[first:], activities[first:])))
+        return torch.stack(columns, dim=1)
+
+    def readout_features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, D) raw rows -> (B, F): normalised activities of the scored layers, neutral label."""
+        activities = self(self.labels.embed_neutral(x))
+        return torch.cat([normalize(h, self.config.norm) for h in activities[self.first_scored_layer :]], dim=1)
+
+    def readout_logits(self, x: torch.Tensor) -> torch.Tensor:
+        return self.readout(self.readout_features(x))
+
+    def predict_scores(self, x: torch.Tensor, method: str = "goodness") -> torch.Tensor:
+        """(B, D) -> (B, K): per-label goodness ("goodness") or softmax probabilities ("readout")."""
+        if method == "goodness":
+            return self.goodness_scores(x)
+        if method == "readout":
+            if not self.config.readout:
+                raise ValueError("this network was built without a readout; use method 'goodness'")
+            return F.softmax(self.readout_logits(x), dim=1)
+        raise ValueError(f"method must be 'goodness' or 'readout', got {method!r}")
+
+    def predict(self, x: torch.Tensor, method: str = "goodness") -> torch.Tensor:
+        """(B, D) -> (B,) int64: one label per row."""
+        return self.predict_scores(x, method).argmax(dim=1)
+
+    def layer_goodness(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
+        """Per-layer goodness and p(positive) for each row, with the given labels (neutral if None).
+
+        Returns one dict per layer with ``goodness: (B,)`` (the raw measure) and ``p_positive: (B,)``.
+        """
+        embedded = self.labels.embed_neutral(x) if labels is None else self.labels.embed_labels(x, labels)
+        out = []
+        for layer, h in zip(self.layers, self(embedded)):
+            out.append({"goodness": layer.goodness_fn.measure(h), "p_positive": torch.sigmoid(layer.logits(h))})
+        return out

@@ -1,0 +1,334 @@
+"""Training FF networks: schedules, learning-rate cooldown, metrics, callbacks, cancellation.
+
+The trainer knows layers only through ``FFLinear.local_loss`` and batches only through
+``Contrast.make_batch``, so new goodness functions, losses, negatives and layers plug in
+without touching it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol
+
+import torch
+import torch.nn.functional as F
+
+from ff_mcp.gf3.splitmix import derive_seed
+
+from .device import AMP_CHOICES, autocast, resolve_device
+from .layers import OptimizerConfig
+from .negatives import BatchContext, make_contrast
+from .network import FFNetwork, NetworkConfig
+
+log = logging.getLogger(__name__)
+
+SCHEDULES = ("simultaneous", "greedy")
+PREDICT_METHODS = ("goodness", "readout")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train; stored beside the network config in every checkpoint."""
+
+    epochs: int = 10
+    batch_size: int = 100  # loeweX and Hinton's Matlab: 100
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: str = "simultaneous"  # loeweX/Matlab; "greedy" = mpezeshki's layer after layer
+    negatives: str = "wrong_label"
+    cooldown: bool = True  # linear LR decay to 0 over the second half (Matlab, loeweX)
+    readout_lr: float | None = None  # None: 10x lr for SGD (loeweX 1e-2 vs 1e-3), lr for Adam
+    readout_weight_decay: float = 0.0  # loeweX: 3e-3 with SGD
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "none"
+    predict_method: str = "goodness"  # what test_accuracy reports
+    eval_every: int = 1  # epochs between test evaluations (the last epoch is always evaluated)
+    train_eval_rows: int = 2000  # training rows scored for train_accuracy (0 = skip)
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.epochs <= 100_000):
+            raise ValueError(f"epochs must be in [1, 100000], got {self.epochs}")
+        if not (1 <= self.batch_size <= 1_000_000):
+            raise ValueError(f"batch_size must be in [1, 1000000], got {self.batch_size}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {list(SCHEDULES)}, got {self.schedule!r}")
+        if self.amp not in AMP_CHOICES:
+            raise ValueError(f"amp must be one of {list(AMP_CHOICES)}, got {self.amp!r}")
+        if self.predict_method not in PREDICT_METHODS:
+            raise ValueError(f"predict_method must be one of {list(PREDICT_METHODS)}, got {self.predict_method!r}")
+        if not (0 <= self.seed < 2**63):
+            raise ValueError(f"seed must be in [0, 2**63), got {self.seed}")
+        if self.eval_every < 1:
+            raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
+        if self.readout_lr is not None and not (0 < self.readout_lr <= 10):
+            raise ValueError(f"readout_lr must be in (0, 10], got {self.readout_lr}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        d = dict(d)
+        if isinstance(d.get("optimizer"), dict):
+            d["optimizer"] = OptimizerConfig(**d["optimizer"])
+        return cls(**d)
+
+
+class Callback(Protocol):
+    """Receives progress. Both methods are optional in practice (see ``CallbackBase``)."""
+
+    def on_batch_end(self, epoch: int, step: int, steps: int) -> None: ...
+
+    def on_epoch_end(self, metrics: dict[str, Any]) -> None: ...
+
+
+class CallbackBase:
+    def on_batch_end(self, epoch: int, step: int, steps: int) -> None:
+        return None
+
+    def on_epoch_end(self, metrics: dict[str, Any]) -> None:
+        return None
+
+
+@dataclass
+class TrainResult:
+    state: str  # "done" or "cancelled"
+    history: list[dict[str, Any]]
+    train_seconds: float
+    samples_seen: int  # positive rows processed by training steps
+    device: str
+
+    @property
+    def final(self) -> dict[str, Any]:
+        return self.history[-1] if self.history else {}
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+def build_network(config: NetworkConfig, seed: int = 0, device: torch.device | str = "cpu") -> FFNetwork:
+    """A freshly initialised network; the same seed gives the same weights."""
+    generator = torch.Generator().manual_seed(derive_seed(seed, "init") % 2**63)
+    return FFNetwork(config, generator=generator).to(device)
+
+
+@torch.no_grad()
+def predict_in_chunks(network: FFNetwork, x: torch.Tensor, method: str, chunk: int = 1000) -> torch.Tensor:
+    """(N, D) -> (N, K) scores, computed ``chunk`` rows at a time (bounded memory)."""
+    was_training = network.training
+    network.eval()
+    try:
+        return torch.cat([network.predict_scores(x[i : i + chunk], method) for i in range(0, x.shape[0], chunk)])
+    finally:
+        network.train(was_training)
+
+
+def accuracy(network: FFNetwork, x: torch.Tensor, y: torch.Tensor, method: str = "goodness") -> float:
+    """Fraction of rows whose predicted label equals y."""
+    if x.shape[0] == 0:
+        return float("nan")
+    scores = predict_in_chunks(network, x.to(network.device), method)
+    return (scores.argmax(dim=1) == y.to(scores.device)).float().mean().item()
+
+
+class Trainer:
+    """Trains an FFNetwork in place.
+
+    ``should_stop`` is polled once per mini-batch; when it returns True the trainer stops after
+    the current step, leaving the network in a consistent state (every optimizer step is whole).
+    """
+
+    def __init__(
+        self,
+        network: FFNetwork,
+        config: TrainConfig,
+        callbacks: list[Callback] | tuple = (),
+        should_stop: Callable[[], bool] | None = None,
+    ) -> None:
+        self.network = network
+        self.config = config
+        self.callbacks = list(callbacks)
+        self.should_stop = should_stop or (lambda: False)
+        self.device = resolve_device(config.device)
+        self.network.to(self.device)
+        netcfg = network.config
+        self.contrast = make_contrast(config.negatives, network.labels, netcfg.image_shape)
+        if self.contrast.needs_labels and network.labels.mode == "none":
+            raise ValueError(f"negatives {config.negatives!r} need a label embedding; label_mode is 'none'")
+        self.optimizers = [config.optimizer.build(list(layer.parameters())) for layer in network.layers]
+        self.readout_optimizer = self._build_readout_optimizer() if netcfg.readout else None
+        self.base_lrs = [config.optimizer.lr for _ in self.optimizers]
+        self._stopped = False
+
+    def _build_readout_optimizer(self) -> torch.optim.Optimizer:
+        opt = self.config.optimizer
+        lr = self.config.readout_lr or (opt.lr * 10 if opt.name == "sgd" else opt.lr)
+        cfg = OptimizerConfig(opt.name, lr, opt.momentum, self.config.readout_weight_decay, opt.fused)
+        return cfg.build(list(self.network.readout.parameters()))
+
+    # ---- one step ---------------------------------------------------------------------------
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, generator: torch.Generator,
+                   layers: range | None = None, stats: torch.Tensor | None = None) -> None:
+        """One mini-batch: every layer in ``layers`` takes one local step on detached input.
+
+        Each layer's graph is freed before the next layer runs, so training holds one layer's
+        autograd graph at a time; gradients are dropped (set_to_none) right after each step.
+        ``stats`` (L, 3) accumulates loss, summed positive goodness and summed negative goodness.
+        """
+        net = self.network
+        layers = range(len(net.layers)) if layers is None else layers
+        x_pos, x_neg = self.contrast.make_batch(BatchContext(x, y, index, generator))
+        n_pos = x_pos.shape[0]
+        z = torch.cat([x_pos, x_neg])  # positives and negatives share one matmul per layer
+        with torch.no_grad(), autocast(self.device, self.config.amp):
+            for i in range(layers.start):  # frozen layers below (greedy schedule)
+                z = net.layers[i](z)
+        for i in layers:
+            layer, opt = net.layers[i], self.optimizers[i]
+            with autocast(self.device, self.config.amp):
+                h = layer(z.detach())
+                loss, g_pos, g_neg = layer.local_loss(h, n_pos)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            if stats is not None:
+                stats[i] += torch.stack([loss.detach(), g_pos, g_neg]).float()
+            z = h.detach()
+        if self.readout_optimizer is not None and layers.stop == len(net.layers):
+            with torch.no_grad(), autocast(self.device, self.config.amp):
+                features = net.readout_features(x)
+            with autocast(self.device, self.config.amp):
+                readout_loss = F.cross_entropy(net.readout(features.float()), y)
+            readout_loss.backward()
+            self.readout_optimizer.step()
+            self.readout_optimizer.zero_grad(set_to_none=True)
+            if stats is not None:
+                stats[-1, 0] += readout_loss.detach().float()
+
+    # ---- loops ------------------------------------------------------------------------------
+
+    def _set_lr(self, epoch: int, epochs: int, layer_indices: range) -> None:
+        """Linear cooldown over the second half (loeweX ``get_linear_cooldown_lr``)."""
+        factor = 1.0
+        if self.config.cooldown and epoch > epochs // 2:
+            factor = 2.0 * (1 + epochs - epoch) / epochs
+        for i in layer_indices:
+            for group in self.optimizers[i].param_groups:
+                group["lr"] = self.base_lrs[i] * factor
+        self._lr_factor = factor
+
+    def fit(self, x_train: torch.Tensor, y_train: torch.Tensor,
+            x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None) -> TrainResult:
+        """x_train: (N, D) float, y_train: (N,) int64. Data moves to the device once."""
+        cfg, net = self.config, self.network
+        if x_train.ndim != 2 or x_train.shape[1] != net.config.in_features:
+            raise ValueError(f"x_train must be (rows, {net.config.in_features}), got {tuple(x_train.shape)}")
+        if y_train.shape != (x_train.shape[0],):
+            raise ValueError(f"y_train must have one label per row ({x_train.shape[0]}), got {tuple(y_train.shape)}")
+        x_train = x_train.to(self.device, torch.float32)
+        y_train = y_train.to(self.device, torch.long)
+        if x_test is not None:
+            x_test, y_test = x_test.to(self.device, torch.float32), y_test.to(self.device, torch.long)
+        shuffle_gen = torch.Generator().manual_seed(derive_seed(cfg.seed, "shuffle") % 2**63)
+        negative_gen = torch.Generator(device=self.device).manual_seed(derive_seed(cfg.seed, "negatives") % 2**63)
+        n_layers = len(net.layers)
+        phases = [range(0, n_layers)] if cfg.schedule == "simultaneous" else [range(i, i + 1) for i in range(n_layers)]
+        # Greedy: the readout trains with the last layer's phase.
+        history: list[dict[str, Any]] = []
+        train_seconds, samples = 0.0, 0
+        total_epochs = cfg.epochs * len(phases)
+        net.train()
+        for phase_index, layers in enumerate(phases):
+            for epoch in range(cfg.epochs):
+                global_epoch = phase_index * cfg.epochs + epoch + 1
+                started = time.perf_counter()
+                self._set_lr(epoch, cfg.epochs, layers)
+                if cfg.negatives == "hard" and (epoch > 0 or phase_index > 0):
+                    self.contrast.prepare_epoch(self._hard_negative_probs, x_train)
+                stats = torch.zeros(n_layers + 1, 3, device=self.device)
+                rows, steps = self._run_epoch(x_train, y_train, layers, shuffle_gen, negative_gen, stats, global_epoch)
+                if self.device.type == "cuda":
+                    torch.cuda.synchronize(self.device)
+                train_seconds += time.perf_counter() - started
+                samples += rows
+                metrics = self._epoch_metrics(global_epoch, total_epochs, layers, stats, rows, steps,
+                                              x_train, y_train, x_test, y_test)
+                metrics["train_seconds"] = round(train_seconds, 4)
+                history.append(metrics)
+                for cb in self.callbacks:
+                    if hasattr(cb, "on_epoch_end"):
+                        cb.on_epoch_end(metrics)
+                if self._stopped:
+                    return TrainResult("cancelled", history, train_seconds, samples, str(self.device))
+        return TrainResult("done", history, train_seconds, samples, str(self.device))
+
+    def _run_epoch(self, x, y, layers, shuffle_gen, negative_gen, stats, epoch) -> tuple[int, int]:
+        n, bs = x.shape[0], self.config.batch_size
+        order = torch.randperm(n, generator=shuffle_gen).to(self.device)
+        steps = math.ceil(n / bs)
+        rows = 0
+        for step in range(steps):
+            index = order[step * bs : (step + 1) * bs]
+            self.train_step(x[index], y[index], index, negative_gen, layers, stats)
+            rows += index.shape[0]
+            for cb in self.callbacks:
+                if hasattr(cb, "on_batch_end"):
+                    cb.on_batch_end(epoch, step + 1, steps)
+            if self.should_stop():
+                self._stopped = True
+                return rows, step + 1
+        return rows, steps
+
+    @torch.no_grad()
+    def _hard_negative_probs(self, x_train: torch.Tensor) -> torch.Tensor:
+        net = self.network
+        if net.config.readout:
+            return predict_in_chunks(net, x_train, "readout")
+        scores = predict_in_chunks(net, x_train, "goodness")
+        # Goodness sums are large; scale by each row's spread so the softmax is not one-hot.
+        return F.softmax(scores / scores.std(dim=1, keepdim=True).clamp_min(1e-6), dim=1)
+
+    def _epoch_metrics(self, epoch, epochs, layers, stats, rows, steps, x_train, y_train, x_test, y_test) -> dict:
+        cfg, net = self.config, self.network
+        stats = stats.cpu()  # the one host synchronisation of the epoch
+        layer_metrics = []
+        for i in range(len(net.layers)):
+            if i not in layers:
+                continue
+            # g sums are over rows; the contrast decides how many negatives a batch has, so
+            # report means per positive row and per negative row assuming equal counts.
+            layer_metrics.append({
+                "layer": i,
+                "loss": stats[i, 0].item() / max(steps, 1),
+                "goodness_pos": stats[i, 1].item() / max(rows, 1),
+                "goodness_neg": stats[i, 2].item() / max(rows, 1),
+            })
+        metrics: dict[str, Any] = {
+            "epoch": epoch,
+            "epochs": epochs,
+            "layers": layer_metrics,
+            "lr_factor": getattr(self, "_lr_factor", 1.0),
+            "loss": sum(m["loss"] for m in layer_metrics) / max(len(layer_metrics), 1),
+        }
+        readout_active = net.config.readout and layers.stop == len(net.layers)
+        if readout_active:
+            metrics["readout_loss"] = stats[-1, 0].item() / max(steps, 1)
+        last = epoch == epochs or self._stopped
+        method = cfg.predict_method if (cfg.predict_method != "readout" or readout_active) else "goodness"
+        if net.labels.mode == "none":
+            method = "readout"  # an unsupervised net has no label to try
+        if cfg.train_eval_rows > 0 and (last or epoch % cfg.eval_every == 0):
+            k = min(cfg.train_eval_rows, x_train.shape[0])
+            metrics["train_accuracy"] = accuracy(net, x_train[:k], y_train[:k], method)
+        if x_test is not None and (last or epoch % cfg.eval_every == 0):
+            metrics["test_accuracy"] = accuracy(net, x_test, y_test, method)
+            if net.config.readout and readout_active and net.labels.mode != "none":
+                other = "readout" if method == "goodness" else "goodness"
+                metrics[f"test_accuracy_{other}"] = accuracy(net, x_test, y_test, other)
+        metrics["predict_method"] = method
+        return metrics
