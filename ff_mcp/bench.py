@@ -265,5 +265,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
     path = record(args.bench_kind, tag, payload, resolve_device(args.device), out_dir)
     write_table(out_dir)
-    print(json.dumps({"result": str(path), **{k: v for k, v in payload.items() if k not in ("options",)}}, default=str))
+    brief = {k: ({kk: vv for kk, vv in v.items() if kk != "history"} if isinstance(v, dict) else v)
+             for k, v in payload.items() if k != "options"}
+    print(json.dumps({"result": str(path), **brief}, default=str))
     return 0

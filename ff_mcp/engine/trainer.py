@@ -22,6 +22,7 @@ from .device import AMP_CHOICES, autocast, resolve_device
 from .layers import OptimizerConfig
 from .negatives import BatchContext, make_contrast
 from .network import FFNetwork, NetworkConfig
+from .norms import normalize
 
 log = logging.getLogger(__name__)
 
@@ -183,27 +184,34 @@ class Trainer:
         net = self.network
         layers = range(len(net.layers)) if layers is None else layers
         x_pos, x_neg = self.contrast.make_batch(BatchContext(x, y, index, generator))
-        n_pos = x_pos.shape[0]
-        z = torch.cat([x_pos, x_neg])  # positives and negatives share one matmul per layer
+        n_pos, n_train = x_pos.shape[0], x_pos.shape[0] + x_neg.shape[0]
+        with_readout = self.readout_optimizer is not None and layers.stop == len(net.layers)
+        # Positive, negative and (for the readout) neutral-label rows share one matmul per layer.
+        parts = [x_pos, x_neg, net.labels.embed_neutral(x)] if with_readout else [x_pos, x_neg]
+        z = torch.cat(parts)
+        first_scored = net.first_scored_layer
+        features = []
         with torch.no_grad(), autocast(self.device, self.config.amp):
             for i in range(layers.start):  # frozen layers below (greedy schedule)
                 z = net.layers[i](z)
+                if with_readout and i >= first_scored:
+                    features.append(normalize(z[n_train:], net.config.norm))
         for i in layers:
             layer, opt = net.layers[i], self.optimizers[i]
             with autocast(self.device, self.config.amp):
-                h = layer(z.detach())
-                loss, g_pos, g_neg = layer.local_loss(h, n_pos)
+                h = layer.forward_train(z.detach(), n_train)
+                loss, g_pos, g_neg = layer.local_loss(h[:n_train], n_pos)
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
             if stats is not None:
                 stats[i] += torch.stack([loss.detach(), g_pos, g_neg]).float()
             z = h.detach()
-        if self.readout_optimizer is not None and layers.stop == len(net.layers):
-            with torch.no_grad(), autocast(self.device, self.config.amp):
-                features = net.readout_features(x)
+            if with_readout and i >= first_scored:
+                features.append(normalize(z[n_train:], net.config.norm))
+        if with_readout:
             with autocast(self.device, self.config.amp):
-                readout_loss = F.cross_entropy(net.readout(features.float()), y)
+                readout_loss = F.cross_entropy(net.readout(torch.cat(features, dim=1).float()), y)
             readout_loss.backward()
             self.readout_optimizer.step()
             self.readout_optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,133 @@
+"""One MNIST epoch of loeweX/Forward-Forward beside one epoch of ff-mcp, same machine, same run.
+
+loeweX's code is not part of this repository: point --loewex-dir at a checkout of
+https://github.com/loeweX/Forward-Forward (commit da516f0 was used for the recorded result).
+Its own training loop (`main.train`), model (`src/ff_model.py`), data pipeline
+(`src/ff_mnist.py`: per-sample Dataset + DataLoader with 4 workers) and optimizer set-up
+(`utils.get_model_and_optimizer`) run unchanged with its config.yaml values on CPU. Only the
+MNIST download is replaced: `utils.get_MNIST_partition` returns the same 50,000 training images
+from ../shared/data/mnist as (1x28x28 float tensor in [0,1], int label) pairs, exactly what
+torchvision's ToTensor gives. hydra/torchvision/omegaconf are stubbed when not installed, since
+the timed path does not use them.
+
+ff-mcp runs the same configuration: 3x1000 ReLU with full gradient, RMS norm, peer
+normalisation 0.03, SGD lr 1e-3 momentum 0.9 weight decay 3e-4, batch 100, wrong-label
+negatives, the neutral-label linear readout, 50,000 images.
+
+    python bench/loewex_compare.py --loewex-dir /path/to/Forward-Forward [--epochs 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ff_mcp.bench import record  # noqa: E402
+from ff_mcp.data import load_dataset  # noqa: E402
+from ff_mcp.training import TrainOptions, train_model  # noqa: E402
+
+
+class Opt(types.SimpleNamespace):
+    """Attribute access like OmegaConf's DictConfig, for loeweX's `opt`."""
+
+
+def loewex_opt(epochs: int) -> Opt:
+    return Opt(
+        seed=42,
+        device="cpu",
+        input=Opt(path="datasets", batch_size=100),
+        model=Opt(peer_normalization=0.03, momentum=0.9, hidden_dim=1000, num_layers=3),
+        training=Opt(epochs=epochs, learning_rate=1e-3, weight_decay=3e-4, momentum=0.9,
+                     downstream_learning_rate=1e-2, downstream_weight_decay=3e-3, val_idx=-1, final_test=False),
+    )
+
+
+def stub_missing_modules() -> None:
+    for name in ("hydra", "hydra.utils", "torchvision", "omegaconf"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            sys.modules[name] = types.ModuleType(name)
+    hydra = sys.modules["hydra"]
+    if not hasattr(hydra, "main"):
+        hydra.main = lambda **kw: (lambda fn: fn)
+    hydra_utils = sys.modules["hydra.utils"]
+    if not hasattr(hydra_utils, "get_original_cwd"):
+        hydra_utils.get_original_cwd = lambda: "."
+    omegaconf = sys.modules["omegaconf"]
+    if not hasattr(omegaconf, "DictConfig"):
+        omegaconf.DictConfig = dict
+        omegaconf.OmegaConf = types.SimpleNamespace(to_yaml=str)
+
+
+class MnistPairs(torch.utils.data.Dataset):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        self.x, self.y = x.view(-1, 1, 28, 28), y
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def __getitem__(self, i):
+        return self.x[i].clone(), int(self.y[i])
+
+
+def time_loewex(loewex_dir: Path, x: torch.Tensor, y: torch.Tensor, epochs: int) -> float:
+    stub_missing_modules()
+    sys.path.insert(0, str(loewex_dir))
+    utils = importlib.import_module("src.utils")
+    main = importlib.import_module("main")
+    utils.get_MNIST_partition = lambda opt, partition: MnistPairs(x, y)
+    opt = loewex_opt(epochs)
+    torch.manual_seed(opt.seed)
+    model, optimizer = utils.get_model_and_optimizer(opt)
+    started = time.perf_counter()
+    main.train(opt, model, optimizer)
+    return time.perf_counter() - started
+
+
+def time_ff_mcp(x: torch.Tensor, y: torch.Tensor, epochs: int) -> float:
+    data = load_dataset("mnist", limit_train=x.shape[0])
+    data = type(data)(data.name, x, y, data.x_test[:0], data.y_test[:0], 10, (28, 28), data.source)
+    options = TrainOptions(hidden=(1000, 1000, 1000), epochs=epochs, batch_size=100, optimizer="sgd", lr=1e-3,
+                           momentum=0.9, weight_decay=3e-4, peer_norm=0.03, activation="relu_full_grad",
+                           device="cpu", eval_every=10**6)
+    trained = train_model(data, options)
+    return trained.result.train_seconds
+
+
+def main_cli() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loewex-dir", required=True, type=Path)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--results-dir", default="bench/results")
+    args = parser.parse_args()
+    data = load_dataset("mnist", limit_train=args.rows)
+    x, y = data.x_train, data.y_train
+    ours = time_ff_mcp(x, y, args.epochs)
+    theirs = time_loewex(args.loewex_dir, x, y, args.epochs)
+    payload = {
+        "rows": args.rows,
+        "epochs": args.epochs,
+        "config": "3x1000, batch 100, SGD lr 1e-3 m 0.9 wd 3e-4, peer norm 0.03, readout",
+        "ff_mcp_seconds": round(ours, 2),
+        "loewex_seconds": round(theirs, 2),
+        "speedup": round(theirs / ours, 2),
+        "loewex_commit": "da516f0",
+    }
+    path = record("loewex", f"mnist-3x1000-e{args.epochs}", payload, torch.device("cpu"), Path(args.results_dir))
+    print(json.dumps({"result": str(path), **payload}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main_cli())
