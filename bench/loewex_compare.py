@@ -31,7 +31,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ff_mcp.bench import record  # noqa: E402
+from ff_mcp.bench import record, script_command  # noqa: E402
 from ff_mcp.data import load_dataset  # noqa: E402
 from ff_mcp.training import TrainOptions, train_model  # noqa: E402
 
@@ -124,7 +124,7 @@ def main_cli() -> int:
         "speedup": round(theirs / ours, 2),
         "loewex_commit": "da516f0",
     }
-    path = record("loewex", f"mnist-3x1000-e{args.epochs}", payload, torch.device("cpu"), Path(args.results_dir))
+    path = record("loewex", f"mnist-3x1000-e{args.epochs}", payload, torch.device("cpu"), Path(args.results_dir), command=script_command())
     print(json.dumps({"result": str(path), **payload}))
     return 0
 

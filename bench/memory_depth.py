@@ -149,7 +149,7 @@ def main() -> int:
                   f"{r['model_state_bytes'] / 2**20:8.1f}, working {r['working_bytes'] / 2**20:8.1f}", file=sys.stderr)
     import torch
 
-    from ff_mcp.bench import record
+    from ff_mcp.bench import record, script_command
 
     out_dir = Path(args.results_dir)
     ff = {r["depth"]: r for r in rows if r["method"] == "ff"}
@@ -160,7 +160,7 @@ def main() -> int:
         "ff_working_ratio_deepest_vs_shallowest": round(ff[hi]["working_bytes"] / ff[lo]["working_bytes"], 3),
         "bp_working_ratio_deepest_vs_shallowest": round(bp[hi]["working_bytes"] / bp[lo]["working_bytes"], 3),
     }
-    record("memory", f"depth-{args.device}", payload, torch.device(args.device), out_dir)
+    record("memory", f"depth-{args.device}", payload, torch.device(args.device), out_dir, command=script_command())
     plot(rows, out_dir / f"memory-depth-{args.device}.png")
     print(json.dumps({k: v for k, v in payload.items() if k != "rows"}))
     return 0

@@ -46,14 +46,16 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def record(kind: str, tag: str, payload: dict[str, Any], device: torch.device, out_dir: Path = RESULTS_DIR) -> Path:
-    """Write one result file with its provenance; returns its path."""
+def record(kind: str, tag: str, payload: dict[str, Any], device: torch.device, out_dir: Path = RESULTS_DIR,
+           command: str | None = None) -> Path:
+    """Write one result file with its provenance; returns its path. ``command`` defaults to this
+    process's ``ff-mcp ...`` command line; scripts pass their own."""
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {
         "kind": kind,
         "tag": tag,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "command": "ff-mcp " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": command or "ff-mcp " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
         "machine": machine_info(device),
         **payload,
     }
@@ -169,6 +171,11 @@ def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
             "wall_seconds": round(time.perf_counter() - started, 1),
         }
     return payload
+
+
+def script_command() -> str:
+    """The command line of a bench/ script, for ``record(command=...)``."""
+    return "python " + " ".join(shlex.quote(a) for a in sys.argv)
 
 
 def write_table(out_dir: Path = RESULTS_DIR) -> Path:

@@ -171,12 +171,12 @@ class FFLinear(nn.Module):
         probe = x_base.clone()
         probe[:, 0] = slot_strength
         scale = norm_scale(probe, self.norm)  # (B, 1)
-        base = x_base @ self.weight.t()  # (B, H)
-        columns = self.weight[:, :slots].t()  # (K, H)
-        pre = scale.unsqueeze(1) * (base.unsqueeze(1) + slot_strength * columns.unsqueeze(0))
+        base = scale * (x_base @ self.weight.t())  # (B, H)
         if self.bias is not None:
-            pre = pre + self.bias
-        return pre
+            base = base + self.bias
+        columns = self.weight[:, :slots].t()  # (K, H)
+        # one pass over (B, K, H): base + (scale * s) * column_k
+        return torch.addcmul(base.unsqueeze(1), (scale * slot_strength).unsqueeze(2), columns.unsqueeze(0))
 
     def goodness(self, h: torch.Tensor) -> torch.Tensor:
         """(B, H) -> (B,) signed goodness: higher means "more positive" for every goodness kind."""

@@ -138,7 +138,8 @@ class FFNetwork(nn.Module):
         x_base = self.labels.embed(x, torch.zeros(batch, k, dtype=x.dtype, device=x.device))
         layer0 = self.layers[0]
         h = layer0.preactivation_parts(x_base, self.labels.strength, k)  # (B, K, H_1)
-        h = activate(h, layer0.activation).reshape(batch * k, -1)
+        h = (h.clamp_(min=0) if layer0.activation in ("relu", "relu_full_grad") and not torch.is_grad_enabled()
+             else activate(h, layer0.activation)).reshape(batch * k, -1)
         scores = layer0.goodness(h) if first == 0 else torch.zeros(batch * k, dtype=h.dtype, device=h.device)
         for index, layer in enumerate(self.layers[1:], start=1):
             h = layer(h)

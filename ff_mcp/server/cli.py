@@ -1,0 +1,72 @@
+"""``ff-mcp serve``: run the MCP server over stdio (default) or streamable HTTP.
+
+Nothing but the protocol is written to stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import fields
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_LIMIT_HELP = {
+    "max_rows": "rows of x per call",
+    "max_features": "features per row",
+    "max_classes": "distinct labels",
+    "max_hidden": "width of a hidden layer",
+    "max_depth": "number of hidden layers",
+    "max_epochs": "epochs per job",
+    "max_batch_size": "mini-batch size",
+    "max_job_seconds": "wall time of one job (it stops and saves)",
+    "max_wait_seconds": "longest ff_train wait_seconds",
+    "max_concurrent_jobs": "jobs training at once (others queue)",
+    "max_queued_jobs": "queued + running jobs",
+}
+
+
+def add_parser(sub) -> None:
+    from ff_mcp.server.limits import Limits
+
+    p = sub.add_parser("serve", help="run the MCP tool server (stdio by default)",
+                       description="Run the ff-mcp MCP server. stdio unless --http is given.")
+    p.add_argument("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp")
+    p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    p.add_argument("--data-dir", default=None,
+                   help="model registry directory (default: $FF_MCP_HOME, else the user data directory)")
+    p.add_argument("--dataset-dir", default=None, help="directory searched first for MNIST-style data sets")
+    defaults = Limits()
+    for f in fields(Limits):
+        kind = float if isinstance(getattr(defaults, f.name), float) else int
+        p.add_argument("--" + f.name.replace("_", "-"), type=kind, default=getattr(defaults, f.name),
+                       help=f"limit: {_LIMIT_HELP.get(f.name, f.name)} (default {getattr(defaults, f.name)})")
+    p.set_defaults(func=cmd_serve)
+
+
+def config_from_args(args: argparse.Namespace):
+    from ff_mcp.server.limits import Limits
+    from ff_mcp.server.state import ServerConfig, default_home
+
+    limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
+    home = Path(args.data_dir).expanduser() if args.data_dir else default_home()
+    dataset_dir = Path(args.dataset_dir).expanduser() if args.dataset_dir else None
+    return ServerConfig(home=home, dataset_dir=dataset_dir, limits=limits)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from ff_mcp.server.app import build_server
+
+    config = config_from_args(args)
+    server = build_server(config)
+    if args.http:
+        if not 1 <= args.port <= 65535:
+            raise ValueError(f"--port must be in [1, 65535], got {args.port}")
+        log.warning("ff-mcp serving streamable HTTP at http://%s:%d/mcp (models in %s)", args.host, args.port,
+                    config.home)
+        server.run(transport="streamable-http", host=args.host, port=args.port)
+    else:
+        server.run()
+    return 0

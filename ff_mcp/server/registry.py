@@ -1,0 +1,228 @@
+"""The model registry: one safetensors checkpoint per model name under ``<root>/models``.
+
+Names are validated before any path is built, and the built path must resolve inside the root.
+Checkpoints are written atomically by the engine (temporary ``.<name>.<random>.tmp`` file,
+fsync, rename), so a killed server leaves at worst a hidden temporary file: the registry never
+lists those and deletes stale ones when it opens.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from ff_mcp.engine import CheckpointError, FFNetwork, load_checkpoint, save_checkpoint
+from ff_mcp.engine.checkpoint import FORMAT, Checkpoint
+from ff_mcp.server.errors import NotFoundError
+from ff_mcp.server.schemas import ModelCard
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+SUFFIX = ".safetensors"
+STALE_TMP_SECONDS = 60.0  # older temporary files belong to no live writer (a save takes well under a second)
+_MAX_HEADER_BYTES = 64 * 1024 * 1024
+
+
+class UnknownModelError(NotFoundError):
+    """No model of that name is saved."""
+
+
+def validate_name(name: object, field: str = "model") -> str:
+    """Return name if it is a valid model name; ValueError naming `field` and the rule otherwise."""
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name in (".", ".."):
+        raise ValueError(
+            f"{field} must be 1-64 characters from A-Z a-z 0-9 _ . - (and not '.' or '..'), got {name!r}"
+        )
+    return name
+
+
+class ModelRegistry:
+    """Saved models by name; safe to use from several threads."""
+
+    def __init__(self, root: str | os.PathLike[str], cache_size: int = 8) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self.models_dir = self.root / "models"
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, tuple[tuple[int, int, int], Checkpoint]] = OrderedDict()
+        self._cache_size = cache_size
+        self.clean_stale_temporaries()
+
+    # ---- paths ------------------------------------------------------------------------------
+
+    def path_for(self, name: str) -> Path:
+        """The checkpoint path of a validated name; never leaves ``<root>/models``."""
+        validate_name(name)
+        path = self.models_dir / f"{name}{SUFFIX}"
+        # Defence in depth: the regex already excludes separators; a symlinked file must not escape either.
+        if not path.resolve().is_relative_to(self.models_dir):
+            raise ValueError(f"model {name!r} resolves outside the registry")
+        return path
+
+    def clean_stale_temporaries(self, older_than: float = STALE_TMP_SECONDS) -> list[str]:
+        """Delete ``.*.tmp`` files left by killed writers; returns their names."""
+        removed = []
+        now = time.time()
+        for path in self.models_dir.glob(".*.tmp"):
+            try:
+                if now - path.stat().st_mtime >= older_than:
+                    path.unlink()
+                    removed.append(path.name)
+            except OSError:
+                continue
+        if removed:
+            log.info("removed %d stale temporary file(s) from %s", len(removed), self.models_dir)
+        return removed
+
+    # ---- writing ----------------------------------------------------------------------------
+
+    def save(self, name: str, network: FFNetwork, train_config: dict[str, Any] | None = None,
+             metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> ModelCard:
+        """Write (or replace) model `name` atomically and return its card."""
+        path = self.path_for(name)
+        extra = {"created": _now_iso(), **(extra or {})}
+        save_checkpoint(path, network, train_config or {}, metrics or {}, extra)
+        with self._lock:
+            self._cache.pop(name, None)
+        return self.info(name)
+
+    def delete(self, name: str) -> None:
+        path = self.path_for(name)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            raise self._unknown(name) from None
+        with self._lock:
+            self._cache.pop(name, None)
+
+    # ---- reading ----------------------------------------------------------------------------
+
+    def exists(self, name: str) -> bool:
+        return self.path_for(name).is_file()
+
+    def names(self) -> list[str]:
+        found = []
+        for path in self.models_dir.glob(f"*{SUFFIX}"):
+            stem = path.name[: -len(SUFFIX)]
+            if path.name.startswith(".") and path.name.endswith(".tmp"):
+                continue
+            if _NAME_RE.fullmatch(stem) and stem not in (".", "..") and path.is_file():
+                found.append(stem)
+        return sorted(found)
+
+    def load(self, name: str, device: str = "cpu") -> Checkpoint:
+        """The model's checkpoint, cached until the file changes. Treat the network as read-only."""
+        path = self.path_for(name)
+        key = self._file_key(path, name)
+        with self._lock:
+            hit = self._cache.get(name)
+            if hit is not None and hit[0] == key and device == "cpu":
+                self._cache.move_to_end(name)
+                return hit[1]
+        checkpoint = load_checkpoint(path, device=device)
+        if device == "cpu":
+            with self._lock:
+                self._cache[name] = (key, checkpoint)
+                self._cache.move_to_end(name)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return checkpoint
+
+    def info(self, name: str) -> ModelCard:
+        """The model card, read from the checkpoint header only (no tensors are loaded)."""
+        path = self.path_for(name)
+        stat = self._stat(path, name)
+        meta = read_metadata(path)
+        if meta.get("format") != FORMAT:
+            raise CheckpointError(f"model {name!r} is not an ff-mcp checkpoint (format {meta.get('format')!r})")
+        try:
+            config = json.loads(meta.get("network_config", "{}"))
+            train_config = json.loads(meta.get("train_config", "{}"))
+            metrics = json.loads(meta.get("metrics", "{}"))
+            extra = json.loads(meta.get("extra", "{}"))
+        except json.JSONDecodeError:
+            raise CheckpointError(f"model {name!r} has corrupt metadata") from None
+        final = metrics.get("final") if isinstance(metrics.get("final"), dict) else {
+            k: v for k, v in metrics.items() if k != "history"}
+        if isinstance(metrics.get("final"), dict) and "train_seconds" in metrics:
+            final = {**final, "train_seconds": metrics["train_seconds"]}
+        final = {k: v for k, v in final.items() if k != "layers"}
+        created = extra.get("created") or _iso(stat.st_mtime)
+        return ModelCard(
+            name=name, uri=f"ff://models/{name}", created=str(created), bytes=stat.st_size,
+            state=metrics.get("state"), dataset=extra.get("dataset"), config=config,
+            train_config=train_config, metrics=final,
+            extra={k: v for k, v in extra.items() if k not in ("created", "dataset")},
+        )
+
+    def list(self) -> list[ModelCard]:
+        cards = []
+        for name in self.names():
+            try:
+                cards.append(self.info(name))
+            except (CheckpointError, UnknownModelError, OSError) as exc:
+                try:
+                    stat = self.path_for(name).stat()
+                except OSError:
+                    continue  # deleted meanwhile
+                cards.append(ModelCard(name=name, uri=f"ff://models/{name}", created=_iso(stat.st_mtime),
+                                       bytes=stat.st_size, error=str(exc)))
+        return cards
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _unknown(self, name: str) -> UnknownModelError:
+        known = self.names()
+        hint = f"saved models: {', '.join(known[:20])}" if known else "no models are saved yet; train one with ff_train"
+        return UnknownModelError(f"model {name!r} does not exist; {hint}")
+
+    def _stat(self, path: Path, name: str) -> os.stat_result:
+        try:
+            return path.stat()
+        except FileNotFoundError:
+            raise self._unknown(name) from None
+
+    def _file_key(self, path: Path, name: str) -> tuple[int, int, int]:
+        stat = self._stat(path, name)
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The safetensors header's ``__metadata__`` without reading the tensors."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"checkpoint {path.name} is truncated ({len(head)} bytes)")
+            size = int.from_bytes(head, "little")
+            if not 0 < size <= _MAX_HEADER_BYTES:
+                raise CheckpointError(f"checkpoint {path.name} is not a safetensors file (header of {size} bytes)")
+            raw = f.read(size)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path.name} does not exist") from None
+    if len(raw) < size:
+        raise CheckpointError(f"checkpoint {path.name} is truncated")
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"checkpoint {path.name} has a corrupt header") from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _iso(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")

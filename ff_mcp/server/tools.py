@@ -1,0 +1,379 @@
+"""The ff_* MCP tools: train jobs, job status and cancel, predict, goodness, models, data sets.
+
+Tools are defined inside ``register_tools`` so their schemas carry the configured limits
+(``maxItems`` of x is ``max_rows``, and so on). Each tool validates, calls the engine and
+shapes a pydantic result; client mistakes become ToolError with the engine's own text.
+(No ``from __future__ import annotations`` here: the signatures must evaluate with the limits.)
+"""
+
+import logging
+import math
+import time
+from typing import Annotated, Any, Literal
+
+import anyio
+import torch
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from ff_mcp.data import DATASETS, Dataset, from_arrays, list_datasets, load_dataset, validate_features
+from ff_mcp.data import canonical_name
+from ff_mcp.engine import goodness_names, negative_names, predict_in_chunks, resolve_device
+from ff_mcp.server.errors import client_errors
+from ff_mcp.server.jobs import Job
+from ff_mcp.server.limits import Limits
+from ff_mcp.server.registry import NAME_PATTERN, validate_name
+from ff_mcp.server.schemas import (
+    DatasetEntry,
+    DatasetList,
+    Deleted,
+    EpochMetrics,
+    GoodnessResult,
+    JobStatus,
+    LayerGoodness,
+    ModelCard,
+    ModelList,
+    Prediction,
+    TrainJob,
+)
+from ff_mcp.server.state import AppState
+
+log = logging.getLogger(__name__)
+
+PROGRESS_TICK = 0.05  # seconds between looks at a job while ff_train waits
+PROGRESS_MIN_GAP = 0.5  # at most two progress notifications a second
+HEARTBEAT_SECONDS = 4.0  # progress at least this often while waiting (clients reset timeouts on it)
+CANCEL_WAIT_SECONDS = 5.0  # ff_job_cancel waits this long for the job to stop
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
+
+ModelName = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN,
+                                 description="model name: 1-64 characters from A-Z a-z 0-9 _ . -")]
+JobId = Annotated[str, Field(min_length=1, max_length=64, description="a job_id returned by ff_train")]
+
+
+def state_of(ctx: Context) -> AppState:
+    return ctx.request_context.lifespan_context
+
+
+def register_tools(server: MCPServer, limits: Limits) -> None:
+    """Add every ff_* tool to `server`, with schema bounds from `limits`."""
+    Row = Annotated[list[float], Field(min_length=1, max_length=limits.max_features)]
+    Rows = Annotated[list[Row], Field(min_length=1, max_length=limits.max_rows,
+                                      description=f"feature rows (at most {limits.max_rows} rows of "
+                                                  f"at most {limits.max_features} finite numbers, all the same length)")]
+    Label = Annotated[int, Field(ge=0, le=limits.max_classes - 1)]
+    default_hidden = [min(500, limits.max_hidden)] * min(2, limits.max_depth)
+
+    @server.tool(
+        title="Train a Forward-Forward model",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=False,
+                                    open_world_hint=False),
+    )
+    async def ff_train(
+        ctx: Context,
+        name: Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN,
+                                   description="name to save the model under (replaces a model of that name)")],
+        dataset: Annotated[str | None, Field(max_length=64, description=f"a data set of this machine: "
+                                             f"{', '.join(DATASETS)} (see ff_datasets); or give x and y")] = None,
+        x: Annotated[list[Row] | None, Field(min_length=2, max_length=limits.max_rows,
+                                             description="training rows instead of a data set; a seeded 20% "
+                                                         "is held out for test accuracy")] = None,
+        y: Annotated[list[Label] | None, Field(min_length=2, max_length=limits.max_rows,
+                                               description="one integer class label per row of x")] = None,
+        hidden: Annotated[list[Annotated[int, Field(ge=1, le=limits.max_hidden)]],
+                          Field(min_length=1, max_length=limits.max_depth,
+                                description="hidden layer sizes, first layer first")] = default_hidden,  # noqa: B006
+        epochs: Annotated[int, Field(ge=1, le=limits.max_epochs, description="passes over the training rows")] = 10,
+        batch_size: Annotated[int, Field(ge=1, le=limits.max_batch_size, description="rows per mini-batch")] = 100,
+        lr: Annotated[float | None, Field(gt=0, le=10, allow_inf_nan=False,
+                                          description="learning rate (default 1e-3, Adam)")] = None,
+        goodness: Annotated[Literal[tuple(goodness_names())], Field(description="goodness function")] = "sum_squares",
+        schedule: Annotated[Literal["simultaneous", "greedy"],
+                            Field(description="train all layers together, or one after another")] = "simultaneous",
+        negatives: Annotated[Literal[tuple(negative_names())],
+                             Field(description="how negative data is made")] = "wrong_label",
+        seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="seed for weights, shuffling and negatives")] = 0,
+        device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]{1,2})?)$",
+                                     description="auto, cpu, cuda, cuda:N or mps")] = "auto",
+        wait_seconds: Annotated[float, Field(ge=0, le=limits.max_wait_seconds,
+                                             description="wait up to this long for the job, with progress; "
+                                                         "0 returns at once")] = 0,
+    ) -> TrainJob:
+        """Start training an FF model as a job; returns its job_id at once, or waits up to wait_seconds."""
+        state = state_of(ctx)
+
+        def prepare() -> Job:
+            with client_errors():
+                validate_name(name, "name")
+                data = _training_data(state, name, dataset, x, y)
+                return _submit(state, name, data, hidden, epochs, batch_size, lr, goodness, schedule, negatives,
+                               seed, device)
+
+        job = await anyio.to_thread.run_sync(prepare)
+        if wait_seconds > 0:
+            await _wait_with_progress(ctx, state, job, wait_seconds)
+        return TrainJob(job_id=job.job_id, model=job.model, state=job.state, epoch=job.epoch, epochs=job.epochs,
+                        metrics=_metrics(job), error=job.error)
+
+    @server.tool(title="Training job status", annotations=READ_ONLY)
+    def ff_job_status(ctx: Context, job_id: JobId) -> JobStatus:
+        """State, epoch and latest metrics of a training job."""
+        with client_errors():
+            return _status(state_of(ctx).jobs.get(job_id))
+
+    @server.tool(
+        title="Cancel a training job",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=False, idempotent_hint=True,
+                                    open_world_hint=False),
+    )
+    async def ff_job_cancel(ctx: Context, job_id: JobId) -> JobStatus:
+        """Stop a job after its current mini-batch; the weights trained so far are saved (state cancelled)."""
+        with client_errors():
+            job = state_of(ctx).jobs.cancel(job_id)
+        with anyio.move_on_after(CANCEL_WAIT_SECONDS):
+            while not job.finished.is_set():
+                await anyio.sleep(0.05)
+        return _status(job)
+
+    @server.tool(title="Predict labels", annotations=READ_ONLY)
+    def ff_predict(
+        ctx: Context,
+        model: ModelName,
+        x: Rows,
+    ) -> Prediction:
+        """Predict one label per row of x with a saved model; scores are per-label goodness or readout probabilities."""
+        state = state_of(ctx)
+        with client_errors():
+            checkpoint = state.registry.load(model)
+            network = checkpoint.network
+            rows = _features(x, network.config.in_features, state.limits)
+            method = _predict_method(checkpoint)
+            scores = predict_in_chunks(network, rows, method)
+        scores = torch.nan_to_num(scores.float(), nan=0.0, posinf=3.4e38, neginf=-3.4e38)
+        return Prediction(labels=scores.argmax(dim=1).tolist(), scores=scores.tolist(), method=method)
+
+    @server.tool(title="Per-layer goodness", annotations=READ_ONLY)
+    def ff_goodness(
+        ctx: Context,
+        model: ModelName,
+        x: Rows,
+        labels: Annotated[list[Label] | None, Field(max_length=limits.max_rows,
+                                                    description="one label per row to embed; omit for the neutral "
+                                                                "(no label) input")] = None,
+    ) -> GoodnessResult:
+        """Goodness and p(positive) of every row at every layer, for the given labels or a neutral label."""
+        state = state_of(ctx)
+        with client_errors():
+            network = state.registry.load(model).network
+            rows = _features(x, network.config.in_features, state.limits)
+            label_tensor = _goodness_labels(labels, rows.shape[0], network)
+            with torch.no_grad():
+                layers = network.layer_goodness(rows, label_tensor)
+        return GoodnessResult(layers=[
+            LayerGoodness(goodness=_finite(layer["goodness"]), p_positive=_finite(layer["p_positive"]))
+            for layer in layers
+        ])
+
+    @server.tool(title="List models", annotations=READ_ONLY)
+    def ff_models(ctx: Context) -> ModelList:
+        """Every saved model with its configuration and final metrics."""
+        return ModelList(models=state_of(ctx).registry.list())
+
+    @server.tool(title="Model details", annotations=READ_ONLY)
+    def ff_model_info(ctx: Context, model: ModelName) -> ModelCard:
+        """One saved model's configuration, final metrics, creation time and file size."""
+        with client_errors():
+            return state_of(ctx).registry.info(model)
+
+    @server.tool(
+        title="Delete a model",
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True,
+                                    open_world_hint=False),
+    )
+    def ff_model_delete(ctx: Context, model: ModelName) -> Deleted:
+        """Delete a saved model (refused while a training job for it is queued or running)."""
+        state = state_of(ctx)
+        with client_errors():
+            validate_name(model)
+            active = state.jobs.active_for(model)
+            if active is not None:
+                raise ToolError(f"model {model!r} has job {active.job_id} ({active.state}); "
+                                f"cancel it with ff_job_cancel before deleting")
+            state.registry.delete(model)
+        return Deleted(model=model, deleted=True)
+
+    @server.tool(title="List data sets", annotations=READ_ONLY)
+    def ff_datasets(ctx: Context) -> DatasetList:
+        """The data sets this machine has for ff_train, and where each was found."""
+        infos = list_datasets(state_of(ctx).config.dataset_dir)
+        return DatasetList(datasets=[
+            DatasetEntry(name=i.name, available=i.available, location=i.location, searched=list(i.searched),
+                         num_classes=i.num_classes, in_features=i.in_features, train_size=i.train_size,
+                         test_size=i.test_size, image_shape=list(i.image_shape) if i.image_shape else None,
+                         description=i.description, detail=i.detail)
+            for i in infos
+        ])
+
+
+# ---- helpers (plain functions, no MCP) --------------------------------------------------------
+
+
+def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: Any) -> Dataset:
+    if dataset is not None and (x is not None or y is not None):
+        raise ValueError("give either dataset or x and y, not both")
+    if dataset is None:
+        if x is None and y is None:
+            raise ValueError(f"give dataset (one of: {', '.join(DATASETS)}) or training rows x with labels y")
+        if x is None or y is None:
+            raise ValueError("x and y must be given together: x the rows, y one label per row")
+        _check_rows(x, state.limits, "x")
+        if len(y) != len(x):
+            raise ValueError(f"y has {len(y)} labels but x has {len(x)} rows; give one label per row")
+        return from_arrays(x, y, name=name)
+    key = canonical_name(dataset)
+    return load_dataset(key, data_dir=state.config.dataset_dir)
+
+
+def _submit(state: AppState, name: str, data: Dataset, hidden: list[int], epochs: int, batch_size: int,
+            lr: float | None, goodness: str, schedule: str, negatives: str, seed: int, device: str) -> Job:
+    from ff_mcp.training import TrainOptions
+
+    limits = state.limits
+    if len(hidden) > limits.max_depth or any(not 1 <= h <= limits.max_hidden for h in hidden):
+        raise ValueError(f"hidden must have 1-{limits.max_depth} sizes, each in [1, {limits.max_hidden}], got {hidden}")
+    if not 1 <= epochs <= limits.max_epochs:
+        raise ValueError(f"epochs must be in [1, {limits.max_epochs}], got {epochs}")
+    if data.in_features > limits.max_features:
+        raise ValueError(f"data set {data.name!r} has {data.in_features} features; max_features is {limits.max_features}")
+    resolve_device(device)
+    if negatives == "hybrid" and (data.image_shape is None or len(data.image_shape) != 2):
+        raise ValueError("negatives 'hybrid' needs image data with a 2-D image_shape (a data set such as digits "
+                         "or mnist); use 'noise' or 'wrong_label' for rows given as x")
+    options = TrainOptions(hidden=tuple(hidden), epochs=epochs, batch_size=batch_size, lr=lr, goodness=goodness,
+                           schedule=schedule, negatives=negatives, seed=seed, device=device)
+    options.network_config(data)  # raises ValueError on a combination the engine cannot build
+    options.train_config()
+    planned = epochs * (len(hidden) if schedule == "greedy" else 1)
+    registry = state.registry
+
+    def work(job: Job) -> str:
+        from ff_mcp.training import train_model
+
+        trained = train_model(data, options, callbacks=[job], should_stop=job.should_stop)
+        result = trained.result
+        metrics = {
+            "state": result.state,
+            "final": dict(result.final),
+            "history": [{k: v for k, v in h.items() if k != "layers"} for h in result.history],
+            "train_seconds": round(result.train_seconds, 3),
+            "samples_per_second": round(result.samples_per_second, 1),
+            "device": result.device,
+            "torch": torch.__version__,
+        }
+        extra = {"dataset": data.name, "source": data.source, "job_id": job.job_id}
+        registry.save(name, trained.network.cpu(), trained.train_config.to_dict(), _json_safe(metrics), extra)
+        return result.state
+
+    return state.jobs.submit(name, planned, work)
+
+
+async def _wait_with_progress(ctx: Context, state: AppState, job: Job, wait_seconds: float) -> None:
+    """Wait for `job` up to wait_seconds, sending increasing progress at least every HEARTBEAT_SECONDS."""
+    deadline = time.monotonic() + wait_seconds
+    sent, sent_at = -1.0, -math.inf
+    while True:
+        finished = job.finished.is_set()
+        now = time.monotonic()
+        value = job.progress
+        moved = value > sent and now - sent_at >= PROGRESS_MIN_GAP
+        if moved or finished or now - sent_at >= HEARTBEAT_SECONDS:
+            value = max(value, sent + 1e-6)  # progress must increase, even for a heartbeat
+            await ctx.report_progress(value, float(job.epochs), _progress_message(state, job))
+            sent, sent_at = value, now
+        if finished or now >= deadline:
+            return
+        await anyio.sleep(min(PROGRESS_TICK, max(0.0, deadline - now)))
+
+
+def _progress_message(state: AppState, job: Job) -> str:
+    if job.state == "queued":
+        return f"{job.model}: queued (position {state.jobs.queue_position(job) + 1})"
+    text = f"{job.model}: {job.state}, epoch {job.epoch}/{job.epochs}"
+    if job.state == "running" and job.steps:
+        text += f", batch {job.step}/{job.steps}"
+    m = job.metrics or {}
+    if m.get("loss") is not None:
+        text += f", loss {m['loss']:.4f}"
+    if m.get("test_accuracy") is not None:
+        text += f", test accuracy {m['test_accuracy']:.4f}"
+    return text
+
+
+def _metrics(job: Job) -> EpochMetrics | None:
+    if not job.metrics:
+        return None
+    return EpochMetrics(**_json_safe(job.metrics))
+
+
+def _status(job: Job) -> JobStatus:
+    return JobStatus(job_id=job.job_id, model=job.model, state=job.state, epoch=job.epoch, epochs=job.epochs,
+                     step=job.step, steps=job.steps, metrics=_metrics(job), error=job.error, created=job.created,
+                     elapsed_seconds=round(job.elapsed, 3))
+
+
+def _check_rows(x: Any, limits: Limits, field: str) -> None:
+    if len(x) > limits.max_rows:
+        raise ValueError(f"{field} has {len(x)} rows; at most {limits.max_rows} are allowed (max_rows)")
+    width = len(x[0]) if len(x) else 0
+    if width > limits.max_features:
+        raise ValueError(f"{field} rows have {width} features; at most {limits.max_features} are allowed (max_features)")
+
+
+def _features(x: Any, in_features: int, limits: Limits) -> torch.Tensor:
+    _check_rows(x, limits, "x")
+    return validate_features(x, in_features)
+
+
+def _predict_method(checkpoint: Any) -> str:
+    network = checkpoint.network
+    if network.labels.mode == "none" and not network.config.readout:
+        hint = "use ff_color_score" if checkpoint.extra.get("kind") == "color" else "it has no label embedding and no readout"
+        raise ToolError(f"this model has no labels to predict ({hint}); ff_goodness still works")
+    if network.labels.mode == "none":
+        return "readout"
+    method = checkpoint.train_config.get("predict_method", "goodness")
+    if method == "readout" and not network.config.readout:
+        return "goodness"
+    return method if method in ("goodness", "readout") else "goodness"
+
+
+def _goodness_labels(labels: list[int] | None, rows: int, network: Any) -> torch.Tensor | None:
+    if labels is None:
+        return None
+    if network.labels.mode == "none":
+        raise ValueError("labels: this model was trained without labels in its input (label_mode 'none'); omit labels")
+    if len(labels) != rows:
+        raise ValueError(f"labels has {len(labels)} entries but x has {rows} rows; give one label per row")
+    k = network.config.num_classes
+    bad = next((i for i, v in enumerate(labels) if not 0 <= v < k), None)
+    if bad is not None:
+        raise ValueError(f"labels[{bad}] is {labels[bad]}; labels must be in [0, {k}) for this model")
+    return torch.tensor(labels, dtype=torch.int64)
+
+
+def _finite(t: torch.Tensor) -> list[float]:
+    return torch.nan_to_num(t.detach().float(), nan=0.0, posinf=3.4e38, neginf=-3.4e38).tolist()
+
+
+def _json_safe(value: Any) -> Any:
+    """Replace NaN and inf (not valid JSON) by None, recursively."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
