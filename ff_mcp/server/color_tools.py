@@ -164,6 +164,9 @@ def register_color_tools(server: MCPServer) -> None:
             _check_at_most("epochs", epochs, limits.max_epochs, "epochs")
             validate_name(name, "name")
             _refuse_to_replace_other_kind(state.registry, name)
+            busy = state.jobs.active_for(name)
+            if busy is not None:
+                raise ToolError(f"model {name!r} has job {busy.job_id} ({busy.state}); wait for it or cancel it first")
             result = colorlearn.ff_color_learning(positive, negative, seed=seed, hidden=hidden, epochs=epochs)
             metrics = {**result.metrics, "state": "done"}  # the model card's state, as for ff_train models
             card = state.registry.save(name, result.network, result.train_config, metrics, result.model_extra())

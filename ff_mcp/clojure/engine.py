@@ -1,0 +1,168 @@
+"""The in-process engine: ff-mcp's color tools called straight from Clojure, with no JSON and no MCP.
+
+`InProcessTools` is plain Python: `call(tool, arguments)` takes the MCP tool name and arguments and
+returns the same fields as the MCP tool's structured result (ff_mcp.server.color_tools), so Clojure
+code gets identical data over either transport. `register()` wraps it in a Java
+java.util.function.Function (JPype @JImplements) and hands it to (ff-mcp.bridge/register-engine! f).
+Models made here live in this process's memory (the stdio server saves them in its registry).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+from ff_mcp import colorlearn
+from ff_mcp.gf3 import GAY_SEED, MASK64, MAX_COUNT, balancing_trit, check_trit, colors, parse_triad_statement, sum_mod3
+
+log = logging.getLogger(__name__)
+
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # the server registry's NAME_PATTERN, so names work on both transports
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+class InProcessTools:
+    """ff_color_learn, ff_color_score, color_seed, gf3_triad and ff_models, run in this process.
+
+    Errors a caller can cause raise ValueError (or LookupError for an unknown model) with the text
+    the MCP server would send. One lock serialises engine calls from the JVM's threads.
+    """
+
+    def __init__(self) -> None:
+        self.models: dict[str, Any] = {}  # name -> FFNetwork
+        self._lock = threading.Lock()
+        self._tools = {
+            "ff_color_learn": self.ff_color_learn,
+            "ff_color_score": self.ff_color_score,
+            "color_seed": self.color_seed,
+            "gf3_triad": self.gf3_triad,
+            "ff_models": self.ff_models,
+        }
+
+    @property
+    def tool_names(self) -> list[str]:
+        return sorted(self._tools)
+
+    def call(self, tool: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Return tool `tool`'s result for `arguments` (a dict of the MCP tool's parameters)."""
+        handler = self._tools.get(tool)
+        if handler is None:
+            raise ValueError(
+                f"unknown tool {tool!r}; in process there are {', '.join(self.tool_names)}"
+                " (the others need the stdio transport: :transport :stdio)"
+            )
+        arguments = dict(arguments or {})
+        unknown = set(arguments) - set(handler.__code__.co_varnames[1 : handler.__code__.co_argcount])
+        if unknown:
+            raise ValueError(f"{tool}: unexpected argument(s) {', '.join(sorted(unknown))}")
+        with self._lock:
+            return handler(**arguments)
+
+    # ---- tools ----------------------------------------------------------------------------------
+
+    def ff_color_learn(self, name: str, positive: Any, negative: Any = None, seed: int = GAY_SEED,
+                       hidden: int = 16, epochs: int = colorlearn.DEFAULT_EPOCHS) -> dict[str, Any]:
+        _check_name(name, "name")
+        result = colorlearn.ff_color_learning(positive, negative, seed=seed, hidden=hidden, epochs=epochs)
+        self.models[name] = result.network
+        return {
+            "model": name,
+            "uri": f"ff://models/{name}",
+            "goodness_pos": result.goodness_pos,
+            "goodness_neg": result.goodness_neg,
+            "margin": result.margin,
+            "accuracy": result.accuracy,
+            "negatives": result.negatives_used,
+            "negatives_drawn": result.negatives_drawn,
+        }
+
+    def ff_color_score(self, model: str, colors: Any, image: bool = False) -> dict[str, Any]:
+        _check_name(model, "model")
+        if image:
+            raise ValueError("image: swatch pictures are only sent by the MCP server; call with image false")
+        network = self.models.get(model)
+        if network is None:
+            known = ", ".join(sorted(self.models)) or "none yet"
+            raise LookupError(f"unknown model {model!r}; color models in this process: {known}")
+        scores, goodness = colorlearn.score_colors(network, colors)
+        return {"model": model, "scores": scores, "goodness": goodness}
+
+    def color_seed(self, seed: int = GAY_SEED, start: int = 0, count: int = 12) -> dict[str, Any]:
+        for field, value, high in (("seed", seed, MASK64), ("start", start, MASK64), ("count", count, MAX_COUNT)):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+                raise ValueError(f"{field} must be an integer in [0, {high}], got {value!r}")
+        stream = colors(seed, start, count)
+        return {"seed": seed, "start": start,
+                "colors": [{"index": c.index, "hex": c.hex, "hue": c.hue, "trit": c.trit} for c in stream]}
+
+    def gf3_triad(self, trits: list[int] | None = None, statement: str | None = None) -> dict[str, Any]:
+        if (trits is None) == (statement is None):
+            raise ValueError("give trits (2 or 3 of -1, 0, 1) or statement ('a (-1) ⊗ b (0) ⊗ c (+1)'), not both")
+        if statement is not None:
+            parsed = parse_triad_statement(statement)
+            return {"balanced": parsed.balanced, "sum_mod3": parsed.sum_mod3,
+                    "completing_trit": balancing_trit(parsed.trits), "trits": list(parsed.trits),
+                    "names": list(parsed.names), "claim_correct": parsed.claim_correct, "canonical": str(parsed)}
+        if not isinstance(trits, list) or not 2 <= len(trits) <= 3:
+            raise ValueError(f"trits must be a list of 2 or 3 trits, got {trits!r}")
+        checked = [check_trit(t, f"trits[{i}]") for i, t in enumerate(trits)]
+        total = sum_mod3(checked)
+        return {"balanced": total == 0, "sum_mod3": total, "completing_trit": balancing_trit(checked),
+                "trits": checked}
+
+    def ff_models(self) -> dict[str, Any]:
+        return {"models": [{"name": name, "kind": colorlearn.MODEL_KIND} for name in sorted(self.models)]}
+
+
+def _check_name(value: object, field: str) -> str:
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise ValueError(f"{field} must match {NAME_PATTERN} (letters, digits, _ . -; 1-64 chars), got {value!r}")
+    return value
+
+
+# ---- the Java face ---------------------------------------------------------------------------------
+
+_java_engine = None
+tools = InProcessTools()  # the process's engine; Clojure's in-process calls land here
+
+
+def java_engine(engine: InProcessTools | None = None):
+    """Return a java.util.function.Function over `engine` (default: this module's `tools`).
+
+    apply({:tool "name" :arguments {...}}) returns {:result {...}} or {:error "message" :python-type "..."}.
+    Needs a started JVM (ff_mcp.clojure.jvm.start).
+    """
+    from jpype import JImplements, JOverride
+
+    from ff_mcp.clojure.jvm import from_clj, to_clj
+
+    @JImplements("java.util.function.Function")
+    class ClojureEngine:
+        def __init__(self, engine: InProcessTools) -> None:
+            self.engine = engine
+
+        @JOverride
+        def apply(self, request):
+            try:
+                req = from_clj(request)
+                result = self.engine.call(str(req.get("tool")), req.get("arguments") or {})
+                return to_clj({"result": result})
+            except (ValueError, LookupError, TypeError) as exc:
+                return to_clj({"error": str(exc) or type(exc).__name__, "python-type": type(exc).__name__})
+            except Exception as exc:  # a bug: say so without a traceback on the Clojure side
+                log.exception("in-process engine failed")
+                return to_clj({"error": f"internal error in the in-process engine: {type(exc).__name__}: {exc}",
+                               "python-type": type(exc).__name__})
+
+    return ClojureEngine(engine or tools)
+
+
+def register(engine: InProcessTools | None = None) -> None:
+    """Make `engine` (default: `tools`) Clojure's in-process transport: (ff-mcp.bridge/register-engine! f)."""
+    global _java_engine
+    from ff_mcp.clojure.jvm import var
+
+    _java_engine = java_engine(engine)  # keep a Python reference so the proxy stays alive
+    var("ff-mcp.bridge", "register-engine!").invoke(_java_engine)

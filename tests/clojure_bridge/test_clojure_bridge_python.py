@@ -1,0 +1,135 @@
+"""The Python side of the Clojure bridge without a JVM: finding the jars, the in-process tools, the repl command."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from ff_mcp import colorlearn
+from ff_mcp.clojure import jvm
+from ff_mcp.clojure.engine import NAME_PATTERN, InProcessTools
+from ff_mcp.clojure.run_tests import discover_namespaces
+
+WARM = ["#FF0000", "#E67F86", [250, 30, 20], "D82626"]
+COOL = ["#0000FF", "#1316BB", [0.1, 0.2, 0.9], "#2626D8"]
+
+
+@pytest.fixture
+def no_jars(monkeypatch, tmp_path):
+    """A machine without Debian's jars: empty jar directory, no env overrides, no CLASSPATH."""
+    monkeypatch.setattr(jvm, "JAVA_DIRS", (str(tmp_path),))
+    monkeypatch.setattr(jvm, "DATA_JSON_MAVEN_GLOB", str(tmp_path / "none" / "*.jar"))
+    for name in ("FF_MCP_CLOJURE_JAR", "FF_MCP_DATA_JSON_JAR", "CLASSPATH"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_missing_clojure_jar_names_the_debian_packages(no_jars):
+    with pytest.raises(jvm.ClojureUnavailable, match="apt-get install default-jre-headless clojure libdata-json-clojure"):
+        jvm.find_clojure_jar()
+    with pytest.raises(jvm.ClojureUnavailable, match="data.json.*apt-get install default-jre-headless clojure"):
+        jvm.find_data_json_jar()
+
+
+def test_jars_are_found_through_env_vars_and_classpath(no_jars, monkeypatch):
+    clj = no_jars / "my-clojure.jar"
+    json_jar = no_jars / "lib" / "data.json-9.9.jar"
+    json_jar.parent.mkdir()
+    clj.write_bytes(b"")
+    json_jar.write_bytes(b"")
+    monkeypatch.setenv("FF_MCP_CLOJURE_JAR", str(clj))
+    monkeypatch.setenv("CLASSPATH", f"/nowhere/x.jar:{json_jar}")
+    assert jvm.find_clojure_jar() == clj
+    assert jvm.find_data_json_jar() == json_jar
+    monkeypatch.setenv("FF_MCP_CLOJURE_JAR", str(no_jars / "missing.jar"))
+    with pytest.raises(jvm.ClojureUnavailable, match="FF_MCP_CLOJURE_JAR=.*is not a file"):
+        jvm.find_clojure_jar()
+
+
+def test_jars_are_found_in_a_debian_style_java_directory(no_jars):
+    (no_jars / "clojure.jar").write_bytes(b"")
+    (no_jars / "data.json.jar").write_bytes(b"")
+    assert jvm.find_clojure_jar() == no_jars / "clojure.jar"
+    assert jvm.find_data_json_jar() == no_jars / "data.json.jar"
+
+
+def test_classpath_holds_clojure_data_json_clj_src_then_extras():
+    if not Path("/usr/share/java/clojure.jar").exists():
+        pytest.skip("Debian's clojure jar is not installed")
+    cp = jvm.build_classpath(["/extra/dir"])
+    assert Path(cp[0]).name.startswith("clojure") and "data.json" in Path(cp[1]).name
+    assert Path(cp[2]) == Path(__file__).resolve().parents[2] / "clj" / "src"
+    assert cp[3] == "/extra/dir"
+
+
+def test_clj_src_is_the_repositorys_next_to_the_package(monkeypatch):
+    monkeypatch.delenv("FF_MCP_CLJ_SRC", raising=False)
+    assert (jvm.find_clj_src() / "music_topos" / "parallel_color_fork.clj").is_file()
+
+
+def test_in_process_learn_matches_the_engine_called_directly():
+    tools = InProcessTools()
+    result = tools.call("ff_color_learn", {"name": "warm", "positive": WARM, "negative": COOL, "seed": 1069,
+                                           "hidden": 16, "epochs": 30})
+    direct = colorlearn.ff_color_learning(WARM, COOL, seed=1069, hidden=16, epochs=30)
+    assert result["goodness_pos"] == direct.goodness_pos and result["goodness_neg"] == direct.goodness_neg
+    assert result["margin"] == direct.margin and result["accuracy"] == direct.accuracy == 1.0
+    assert result["model"] == "warm" and result["negatives"] == ["#0000FF", "#1316BB", "#1A33E6", "#2626D8"]
+    scored = tools.call("ff_color_score", {"model": "warm", "colors": WARM})
+    assert scored["goodness"] == direct.goodness_pos
+    assert tools.call("ff_models") == {"models": [{"name": "warm", "kind": "color"}]}
+
+
+@pytest.mark.parametrize(
+    ("tool", "arguments", "message"),
+    [
+        ("ff_color_learn", {"name": "m", "positive": ["#GG0000"]}, r"positive\[0\]: .*#GG0000"),
+        ("ff_color_learn", {"name": "m", "positive": []}, r"positive must hold 1 to"),
+        ("ff_color_learn", {"name": "bad name!", "positive": ["#FF0000"]}, r"name must match"),
+        ("ff_color_learn", {"name": "m", "positive": ["#FF0000"], "colour": 1}, r"unexpected argument\(s\) colour"),
+        ("ff_color_score", {"model": "nope", "colors": ["#FF0000"]}, r"unknown model 'nope'"),
+        ("ff_train", {}, r"unknown tool 'ff_train'.*:transport :stdio"),
+        ("gf3_triad", {}, r"give trits"),
+        ("color_seed", {"count": -1}, r"count must be an integer"),
+    ],
+)
+def test_in_process_tools_reject_bad_input_with_the_engines_message(tool, arguments, message):
+    with pytest.raises((ValueError, LookupError), match=message):
+        InProcessTools().call(tool, arguments)
+
+
+def test_in_process_color_seed_and_triads_match_gf3():
+    tools = InProcessTools()
+    stream = tools.call("color_seed", {"seed": 1069, "start": 1, "count": 2})
+    assert [c["hex"] for c in stream["colors"]] == ["#55B0E6", "#C8A0C2"]
+    assert tools.call("gf3_triad", {"trits": [-1, 0, 1]})["balanced"] is True
+    statement = tools.call("gf3_triad", {"statement": "a (-1) ⊗ b (0) ⊗ c (+1) = 0 ✓"})
+    assert statement["names"] == ["a", "b", "c"] and statement["claim_correct"] is True
+
+
+def test_model_names_follow_the_server_registry():
+    registry = pytest.importorskip("ff_mcp.server.registry")
+    assert NAME_PATTERN == registry.NAME_PATTERN
+
+
+def test_repl_subcommand_takes_an_optional_port():
+    from ff_mcp.clojure.cli import add_parser
+
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    assert parser.parse_args(["repl"]).port is None
+    assert parser.parse_args(["repl", "--port", "0"]).port == 0
+
+
+def test_repl_refuses_an_out_of_range_port():
+    from ff_mcp.clojure.cli import cmd_repl
+
+    with pytest.raises(ValueError, match=r"--port must be in \[0, 65535\], got 70000"):
+        cmd_repl(argparse.Namespace(port=70000))
+
+
+def test_every_clojure_test_namespace_is_found():
+    names = discover_namespaces(Path(__file__).resolve().parents[2] / "clj" / "test")
+    assert {"ff-mcp.bridge-test", "ff-mcp.bridge-stdio-test", "music-topos.parallel-color-fork-test"} <= set(names)
