@@ -58,6 +58,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--eval-every", type=int, default=1, help="epochs between test evaluations")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training rows")
     p.add_argument("--limit-test", type=int, default=None, help="use only the first N test rows")
+    p.add_argument("--pipeline", action="store_true",
+                   help="pipelined training: one thread per stage, or one process per stage under torchrun")
+    p.add_argument("--stages", type=int, default=None,
+                   help="pipeline stages (default: the torchrun world size, else 2)")
 
 
 def options_from_args(args: argparse.Namespace):
@@ -70,6 +74,7 @@ def options_from_args(args: argparse.Namespace):
         norm=args.norm, activation=args.activation, peer_norm=args.peer_norm, readout=not args.no_readout,
         skip_first_layer=not args.include_first_layer, predict_method=args.predict_method, seed=args.seed,
         device=args.device, amp=args.amp, eval_every=args.eval_every,
+        pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages,
     )
 
 
@@ -111,15 +116,20 @@ class ProgressBar:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ff_mcp.data import load_dataset
+    from ff_mcp.engine.distributed import launch_env
     from ff_mcp.training import train_model
 
     data = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test)
     options = options_from_args(args)
-    bar = ProgressBar(enabled=not args.quiet)
+    launch = launch_env() if options.pipeline else None
+    reports = launch is None or launch.rank == 0  # under torchrun, rank 0 speaks for the pipeline
+    bar = ProgressBar(enabled=not args.quiet and reports)
     try:
         trained = train_model(data, options, out=args.out, callbacks=[bar])
     finally:
         bar.close()
+    if not reports:
+        return 0
     summary = {"dataset": data.name, **trained.summary()}
     _emit(args, summary, _train_text(summary))
     return 0

@@ -57,6 +57,8 @@ class TrainOptions:
     eval_every: int = 1
     cooldown: bool = True
     fused: bool | None = None
+    pipeline: bool = False  # one thread per stage, or one rank per stage under torchrun (docs/SCALING.md)
+    pipeline_stages: int | None = None  # None: one per rank under torchrun, else 2
     extra: dict[str, Any] = field(default_factory=dict)
 
     def network_config(self, data: Dataset) -> NetworkConfig:
@@ -130,12 +132,22 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
     net_cfg = options.network_config(data)
     train_cfg = options.train_config()
     network = build_network(net_cfg, seed=train_cfg.seed)
-    trainer = Trainer(network, train_cfg, callbacks=callbacks, should_stop=should_stop)
+    if options.pipeline:
+        from ff_mcp.engine.distributed import is_main_process, pipeline_trainer, shutdown
+
+        trainer = pipeline_trainer(network, train_cfg, options.pipeline_stages, callbacks, should_stop)
+        train_cfg = trainer.config  # under torchrun the device is this rank's
+    else:
+        trainer = Trainer(network, train_cfg, callbacks=callbacks, should_stop=should_stop)
     x_test = data.x_test if data.x_test.shape[0] else None
     y_test = data.y_test if data.y_test.shape[0] else None
     result = trainer.fit(data.x_train, data.y_train, x_test, y_test)
+    saves = out is not None
+    if options.pipeline:
+        saves = saves and is_main_process()  # every rank holds the whole network; rank 0 writes it
+        shutdown()
     path = None
-    if out is not None:
+    if saves:
         meta = {"dataset": data.name, "source": data.source, **(extra or {})}
         path = save_checkpoint(out, network.cpu(), train_cfg.to_dict(), _checkpoint_metrics(result), meta)
         network.to(trainer.device)

@@ -13,11 +13,12 @@ from .layers import FFLinear, OptimizerConfig
 from .losses import get_loss, loss_names, register_loss
 from .negatives import BatchContext, Contrast, make_contrast, negative_names, register_contrast, wrong_labels
 from .network import FFNetwork, NetworkConfig
+from .pipeline import PipelineTrainer
 from .trainer import CallbackBase, Trainer, TrainConfig, TrainResult, accuracy, build_network, predict_in_chunks
 
 __all__ = [
     "BackpropNet", "BatchContext", "CallbackBase", "CheckpointError", "Contrast", "FFLinear", "FFNetwork",
-    "Goodness", "LabelEmbedding", "NetworkConfig", "OptimizerConfig", "TrainConfig", "TrainResult", "Trainer",
+    "Goodness", "LabelEmbedding", "NetworkConfig", "OptimizerConfig", "PipelineTrainer", "TrainConfig", "TrainResult", "Trainer",
     "accuracy", "backprop_accuracy", "build_network", "get_goodness", "get_loss", "goodness_names",
     "load_checkpoint", "loss_names", "make_contrast", "negative_names", "predict_in_chunks", "register_contrast",
     "register_goodness", "register_loss", "resolve_device", "save_checkpoint", "train_backprop", "wrong_labels",
