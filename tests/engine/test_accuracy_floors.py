@@ -44,17 +44,25 @@ def test_cli_train_json_prints_one_json_object_last(tmp_path):
     assert "epoch 2" in proc.stderr  # the progress bar went to stderr
 
 
-def test_cli_reports_a_missing_data_set_without_a_traceback(tmp_path, monkeypatch):
-    env = {"FF_MCP_DATA": str(tmp_path), "PATH": "/usr/bin:/bin"}
+def test_cli_reports_a_damaged_data_file_without_a_traceback(tmp_path):
+    import shutil
+
+    from ff_mcp.data.mnist import locate
+
+    files = locate("mnist", None).files  # the real MNIST files, wherever they were found
+    target = tmp_path / "mnist"
+    target.mkdir()
+    for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        shutil.copy(files[name], target / name)
+    raw = files["train-images-idx3-ubyte.gz"].read_bytes()
+    (target / "train-images-idx3-ubyte.gz").write_bytes(raw[: len(raw) // 3])  # cut short
     proc = subprocess.run(
-        [sys.executable, "-m", "ff_mcp", "train", "--dataset", "mnist", "--data-dir", str(tmp_path / "none"),
-         "--epochs", "1"],
-        capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
+        [sys.executable, "-m", "ff_mcp", "train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--epochs", "1"],
+        capture_output=True, text=True, timeout=120,
     )
-    if proc.returncode == 0:
-        pytest.skip("MNIST was found through a system location")
     assert proc.returncode == 2
-    assert "train-images-idx3-ubyte.gz" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: ") and "train-images-idx3-ubyte.gz" in proc.stderr
+    assert "Traceback" not in proc.stderr
 
 
 def test_cli_eval_scores_a_saved_model(tmp_path):
