@@ -70,17 +70,17 @@ def _sync(device: torch.device) -> None:
 
 
 def ff_step_matmuls(widths: list[int], batch: int, num_classes: int, readout: bool) -> list[tuple[int, int, int, int]]:
-    """The (m, k, n, count) matmuls of one FF training step: per layer a forward on 2B rows and a
-    weight-gradient on 2B rows (inputs are detached, so no input-gradient); a neutral pass on B
-    rows and the readout for the linear classifier."""
-    rows = 2 * batch
+    """The (m, k, n, count) matmuls of one FF training step as the trainer runs them: per layer one
+    forward on the positive, negative (and, with a readout, neutral) rows together, and one
+    weight-gradient on the positive and negative rows (inputs are detached, so no input-gradient);
+    then the readout's forward and weight-gradient on the neutral rows' features."""
+    train_rows = 2 * batch
+    rows = train_rows + (batch if readout else 0)
     mms = []
     for fan_in, fan_out in zip(widths[:-1], widths[1:]):
         mms.append((rows, fan_in, fan_out, 1))  # forward
-        mms.append((fan_out, rows, fan_in, 1))  # dL/dW = dH^T X
+        mms.append((fan_out, train_rows, fan_in, 1))  # dL/dW = dH^T X
     if readout:
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-            mms.append((batch, fan_in, fan_out, 1))
         feat = sum(widths[2:]) if len(widths) > 2 else widths[-1]
         mms.append((batch, feat, num_classes, 1))
         mms.append((num_classes, batch, feat, 1))
