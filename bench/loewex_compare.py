@@ -94,12 +94,12 @@ def time_loewex(loewex_dir: Path, x: torch.Tensor, y: torch.Tensor, epochs: int)
     return time.perf_counter() - started
 
 
-def time_ff_mcp(x: torch.Tensor, y: torch.Tensor, epochs: int) -> float:
+def time_ff_mcp(x: torch.Tensor, y: torch.Tensor, epochs: int, amp: str = "none") -> float:
     data = load_dataset("mnist", limit_train=x.shape[0])
     data = type(data)(data.name, x, y, data.x_test[:0], data.y_test[:0], 10, (28, 28), data.source)
     options = TrainOptions(hidden=(1000, 1000, 1000), epochs=epochs, batch_size=100, optimizer="sgd", lr=1e-3,
                            momentum=0.9, weight_decay=3e-4, peer_norm=0.03, activation="relu_full_grad",
-                           device="cpu", eval_every=10**6)
+                           device="cpu", eval_every=10**6, amp=amp)
     trained = train_model(data, options)
     return trained.result.train_seconds
 
@@ -109,22 +109,25 @@ def main_cli() -> int:
     parser.add_argument("--loewex-dir", required=True, type=Path)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--amp", choices=["none", "bf16"], default="none",
+                        help="ff-mcp's matmul precision (loeweX always runs fp32)")
     parser.add_argument("--results-dir", default="bench/results")
     args = parser.parse_args()
     data = load_dataset("mnist", limit_train=args.rows)
     x, y = data.x_train, data.y_train
-    ours = time_ff_mcp(x, y, args.epochs)
+    ours = time_ff_mcp(x, y, args.epochs, args.amp)
     theirs = time_loewex(args.loewex_dir, x, y, args.epochs)
     payload = {
         "rows": args.rows,
         "epochs": args.epochs,
         "config": "3x1000, batch 100, SGD lr 1e-3 m 0.9 wd 3e-4, peer norm 0.03, readout",
+        "ff_mcp_amp": args.amp,
         "ff_mcp_seconds": round(ours, 2),
         "loewex_seconds": round(theirs, 2),
         "speedup": round(theirs / ours, 2),
         "loewex_commit": "da516f0",
     }
-    path = record("loewex", f"mnist-3x1000-e{args.epochs}", payload, torch.device("cpu"), Path(args.results_dir), command=script_command())
+    path = record("loewex", f"mnist-3x1000-e{args.epochs}" + ("" if args.amp == "none" else f"-{args.amp}"), payload, torch.device("cpu"), Path(args.results_dir), command=script_command())
     print(json.dumps({"result": str(path), **payload}))
     return 0
 

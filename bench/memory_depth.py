@@ -3,7 +3,8 @@
 Each (method, depth) point runs in a fresh subprocess: MLP 784 -> depth x 1000, batch 1000 (so
 2000 FF rows: positives and negatives), Adam, a few training steps on random MNIST-shaped data.
 
-- CPU: peak RSS of the subprocess (ru_maxrss) minus its RSS just before the model is built.
+- CPU: peak RSS of the subprocess (VmHWM, reset after a warm-up) minus its RSS just before the model
+  is built, with glibc's mmap threshold fixed so freed tensors go back to the OS.
 - CUDA: torch.cuda.max_memory_allocated minus the allocation before the model is built.
 
 model state = parameters + optimizer state (+ gradients for backprop, which holds all of them at
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -142,7 +144,10 @@ def main() -> int:
         for method in ("ff", "bp"):
             cmd = [sys.executable, __file__, "--child", method, str(depth), "--width", str(args.width),
                    "--batch", str(args.batch), "--steps", str(args.steps), "--device", args.device]
-            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            # A fixed mmap threshold makes glibc return every freed large block to the OS, so peak RSS
+            # measures live tensors rather than the heap fragmentation left by earlier frees.
+            env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
             r = rows[-1]
             print(f"{method} depth {depth:>2}: peak {r['peak_bytes'] / 2**20:8.1f} MiB, model state "

@@ -91,9 +91,12 @@ def flops_of(mms: list[tuple[int, int, int, int]]) -> float:
     return float(sum(2 * m * k * n * c for m, k, n, c in mms))
 
 
-def mm_gflops(mms: list[tuple[int, int, int, int]], device: torch.device, seconds: float = 2.0) -> float:
-    """GFLOP/s of torch.mm running exactly these shapes back to back (the roofline we compare to)."""
-    mats = [(torch.randn(m, k, device=device), torch.randn(k, n, device=device), c) for m, k, n, c in mms]
+def mm_gflops(mms: list[tuple[int, int, int, int]], device: torch.device, seconds: float = 2.0,
+              dtype: torch.dtype = torch.float32) -> float:
+    """GFLOP/s of torch.mm running exactly these shapes back to back (the roofline we compare to),
+    in the dtype the training matmuls run in."""
+    mats = [(torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype), c)
+            for m, k, n, c in mms]
     for a, b, _ in mats:  # warm-up
         torch.mm(a, b)
     _sync(device)
@@ -115,7 +118,7 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
     data = type(data)(data.name, data.x_train, data.y_train, data.x_test[:0], data.y_test[:0],
                       data.num_classes, data.image_shape, data.source)
     options = TrainOptions(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
-                           lr=args.lr, device=args.device, seed=0, eval_every=10**6, fused=args.fused,
+                           lr=args.lr, device=args.device, seed=0, eval_every=10**6, fused=args.fused, amp=args.amp,
                            weight_decay=3e-4 if args.optimizer == "sgd" else 0.0)
     options = TrainOptions(**{**options.__dict__, "extra": {}})
     trained = train_model(data, options)
@@ -125,19 +128,27 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
     mms = ff_step_matmuls(widths, args.batch_size, data.num_classes, net.config.readout)
     steps = -(-data.x_train.shape[0] // args.batch_size) * args.epochs
     achieved = flops_of(mms) * steps / trained.result.train_seconds / 1e9
-    roofline = mm_gflops(mms, device)
+    roofline = mm_gflops(mms, device, dtype=torch.bfloat16 if args.amp == "bf16" else
+                         torch.float16 if args.amp == "fp16" else torch.float32)
     epoch_seconds = trained.result.train_seconds / args.epochs
+    from ff_mcp.engine import train_backprop
+
+    _, bp = train_backprop(trained.network_config, trained.train_config, data.x_train, data.y_train)
+    bp_epoch_seconds = bp.train_seconds / args.epochs
     return {
         "dataset": data.name,
         "hidden": list(args.hidden),
         "batch_size": args.batch_size,
         "optimizer": args.optimizer,
+        "amp": args.amp,
         "epochs": args.epochs,
         "epoch_seconds": round(epoch_seconds, 3),
         "samples_per_second": round(trained.result.samples_per_second, 1),
         "achieved_gflops": round(achieved, 2),
         "mm_gflops_same_shapes": round(roofline, 2),
         "roofline_fraction": round(achieved / roofline, 3),
+        "bp_epoch_seconds": round(bp_epoch_seconds, 3),
+        "ff_over_bp_epoch_time": round(epoch_seconds / bp_epoch_seconds, 3),
     }
 
 
@@ -185,12 +196,14 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
     thr = [d for d in docs if d.get("kind") == "throughput"]
     if thr:
         lines += ["## Throughput (one FF training epoch)", "",
-                  "| tag | data | hidden | batch | opt | epoch s | samples/s | GFLOP/s | torch.mm GFLOP/s | fraction | device | date | command |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| tag | data | hidden | batch | opt | amp | epoch s | samples/s | GFLOP/s | torch.mm GFLOP/s | fraction | BP epoch s | FF/BP | device | date | command |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for d in thr:
             lines.append(f"| {d['tag']} | {d['dataset']} | {'x'.join(map(str, d['hidden']))} | {d['batch_size']} | "
-                         f"{d['optimizer']} | {d['epoch_seconds']} | {d['samples_per_second']} | {d['achieved_gflops']} | "
-                         f"{d['mm_gflops_same_shapes']} | {d['roofline_fraction']} | {_dev(d)} | {d['date']} | `{d['command']}` |")
+                         f"{d['optimizer']} | {d.get('amp', 'none')} | {d['epoch_seconds']} | {d['samples_per_second']} | "
+                         f"{d['achieved_gflops']} | {d['mm_gflops_same_shapes']} | {d['roofline_fraction']} | "
+                         f"{d.get('bp_epoch_seconds', '')} | {d.get('ff_over_bp_epoch_time', '')} | {_dev(d)} | {d['date']} | "
+                         f"`{d['command']}` |")
         lines.append("")
     acc = [d for d in docs if d.get("kind") == "accuracy"]
     if acc:
@@ -239,6 +252,7 @@ def add_parser(sub) -> None:
     thr.add_argument("--lr", type=float, default=1e-3)
     thr.add_argument("--epochs", type=int, default=1)
     thr.add_argument("--fused", action="store_true", default=None)
+    thr.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     thr.add_argument("--device", default="auto")
     thr.add_argument("--limit-train", type=int, default=None)
     thr.add_argument("--tag", default=None)

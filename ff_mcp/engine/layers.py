@@ -96,14 +96,22 @@ class _RowLinear(torch.autograd.Function):
     def forward(ctx, x, weight, bias, rows: int):  # type: ignore[override]
         ctx.save_for_backward(x[:rows])
         ctx.has_bias = bias is not None
+        device = x.device.type
+        # Remember autocast so the weight-gradient matmul runs in the same precision (bf16/fp16).
+        ctx.amp = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
         out = x @ weight.t()
+        # The bias add promotes to fp32: activities and goodness sums stay in full precision.
         return out + bias if bias is not None else out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         (x,) = ctx.saved_tensors
         g = grad[: x.shape[0]]
-        grad_weight = g.t() @ x
+        if ctx.amp is not None:
+            with torch.autocast(x.device.type, dtype=ctx.amp):
+                grad_weight = g.t() @ x
+        else:
+            grad_weight = g.t() @ x
         grad_bias = g.sum(dim=0) if ctx.has_bias else None
         return None, grad_weight, grad_bias, None
 

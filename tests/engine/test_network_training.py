@@ -192,3 +192,10 @@ def test_unsupervised_negatives_train_a_label_free_network_with_a_readout(negati
                                       predict_method="readout")).fit(x, y, x, y)
     assert 0.0 <= result.final["test_accuracy"] <= 1.0
     assert result.final["predict_method"] == "readout"
+
+
+def test_batched_prediction_in_row_chunks_equals_the_per_label_loop():
+    net = small_net()
+    x = torch.rand(7000, 40)  # more rows than one chunk holds for K=10, H=32
+    with torch.no_grad():
+        torch.testing.assert_close(net.goodness_scores(x), net.goodness_scores_loop(x), rtol=1e-4, atol=1e-3)
