@@ -46,6 +46,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=loss_names(), default="softplus")
     p.add_argument("--negatives", choices=negative_names(), default="wrong_label")
     p.add_argument("--label-mode", choices=["overlay", "concat", "none"], default=None)
+    p.add_argument("--label-strength", type=float, default=1.0, help="value of the label's one-hot slot")
     p.add_argument("--norm", choices=["rms", "l2", "none"], default="rms")
     p.add_argument("--activation", default="relu")
     p.add_argument("--peer-norm", type=float, default=0.0, help="peer normalisation weight (Hinton: 0.03)")
@@ -71,6 +72,7 @@ def options_from_args(args: argparse.Namespace):
         hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
         momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, goodness=args.goodness,
         threshold=args.threshold, loss=args.loss, negatives=args.negatives, label_mode=args.label_mode,
+        label_strength=args.label_strength,
         norm=args.norm, activation=args.activation, peer_norm=args.peer_norm, readout=not args.no_readout,
         skip_first_layer=not args.include_first_layer, predict_method=args.predict_method, seed=args.seed,
         device=args.device, amp=args.amp, eval_every=args.eval_every,

@@ -45,6 +45,7 @@ class TrainOptions:
     loss: str = "softplus"
     negatives: str = "wrong_label"
     label_mode: str | None = None  # None: overlay for images with >= 100 pixels, concat otherwise
+    label_strength: float = 1.0  # Matlab labelstrength
     norm: str = "rms"
     activation: str = "relu"
     peer_norm: float = 0.0
@@ -78,6 +79,7 @@ class TrainOptions:
             threshold=self.threshold,
             loss=self.loss,
             label_mode=label_mode,
+            label_strength=self.label_strength,
             peer_norm=self.peer_norm,
             readout=self.readout or label_mode == "none",
             skip_first_layer=self.skip_first_layer,

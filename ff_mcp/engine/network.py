@@ -51,6 +51,8 @@ class NetworkConfig:
         get_loss(self.loss)
         if self.threshold is not None and not self.threshold > 0:
             raise ValueError(f"threshold must be > 0, got {self.threshold}")
+        if not (0.0 < self.label_strength <= 100.0):
+            raise ValueError(f"label_strength must be in (0, 100], got {self.label_strength}")
         if not (0.0 <= self.peer_norm <= 1.0):
             raise ValueError(f"peer_norm must be in [0, 1], got {self.peer_norm}")
         LabelEmbedding(self.label_mode, self.num_classes, self.label_strength).input_width(self.in_features)
