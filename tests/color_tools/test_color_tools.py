@@ -23,21 +23,6 @@ COLOR_TOOLS = {"ff_color_learn", "ff_color_score", "color_seed", "gf3_triad"}
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture(params=["legacy", "auto"])
-def mode(request):
-    return request.param
-
-
-@pytest.fixture
-def home(tmp_path):
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def server(home):
     return build_server(ServerConfig(home=home, limits=Limits(max_rows=300, max_hidden=64, max_epochs=200)))
 

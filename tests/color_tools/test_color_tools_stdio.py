@@ -17,11 +17,6 @@ pytestmark = pytest.mark.anyio
 WARM = ["#D82626", "#E67F86", "#FF8000"]
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 async def test_color_tools_work_over_stdio_with_the_image_on_the_wire(tmp_path):
     params = StdioServerParameters(command=sys.executable,
                                    args=["-m", "ff_mcp", "serve", "--data-dir", str(tmp_path / "home")])

@@ -19,11 +19,6 @@ TOOL_NAME = re.compile(r"(?:ff|color|gf3)_[a-z0-9_]+")
 RERUN = ("color_seed", "ff_color_learn", "ff_color_score", "gf3_triad")  # fast, deterministic: examples rerun exactly
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def text() -> str:
     return SKILL.read_text(encoding="utf-8")

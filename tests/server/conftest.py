@@ -10,22 +10,6 @@ from ff_mcp.server import Limits, ServerConfig, build_server
 
 
 @pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
-@pytest.fixture(params=["legacy", "auto"])
-def mode(request):
-    """legacy: initialize handshake over JSON-RPC streams; auto: the 2026-07-28 stateless protocol."""
-    return request.param
-
-
-@pytest.fixture
-def home(tmp_path):
-    return tmp_path / "home"
-
-
-@pytest.fixture
 def small_limits():
     return Limits(max_rows=200, max_features=16, max_classes=10, max_hidden=64, max_depth=3, max_epochs=50,
                   max_batch_size=100, max_wait_seconds=60, max_concurrent_jobs=1, max_queued_jobs=4)
