@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 DEB_PACKAGES := default-jre-headless clojure libdata-json-clojure
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: demo test setup deb clean bench-throughput bench-accuracy
+.PHONY: demo test setup deb clean bench-throughput bench-accuracy conformance
 
 demo: $(VENV)/.deps
 	$(BIN)/ff-mcp demo
@@ -42,6 +42,10 @@ bench-throughput: $(VENV)/.deps
 
 bench-accuracy: $(VENV)/.deps
 	$(BIN)/ff-mcp bench accuracy --dataset digits --hidden 500,500 --epochs 60 --batch-size 50 --lr 1e-3
+
+# The official MCP conformance suite (HTTP) and the MCP Inspector CLI --strict (stdio); needs npm.
+conformance: $(VENV)/.deps
+	bash bench/conformance/run.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
