@@ -34,18 +34,11 @@ class TrainJob(BaseModel):
     error: str | None = Field(None, description="why the job failed or stopped early")
 
 
-class JobStatus(BaseModel):
-    """State of one training job."""
+class JobStatus(TrainJob):
+    """State of one training job: ff_train's fields plus progress within the epoch and timing."""
 
-    job_id: str
-    model: str
-    state: JobState
-    epoch: int = Field(description="epochs finished so far")
-    epochs: int = Field(description="epochs planned")
     step: int = Field(0, description="mini-batches done in the current epoch")
     steps: int = Field(0, description="mini-batches per epoch")
-    metrics: EpochMetrics | None = None
-    error: str | None = None
     created: str = Field(description="ISO 8601 UTC time the job was submitted")
     elapsed_seconds: float = Field(0.0, description="seconds since the job started running")
 
