@@ -69,15 +69,24 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def ff_step_matmuls(widths: list[int], batch: int, num_classes: int, readout: bool) -> list[tuple[int, int, int, int]]:
+def ff_step_matmuls(widths: list[int], batch: int, num_classes: int, readout: bool,
+                    shared_first: bool = False) -> list[tuple[int, int, int, int]]:
     """The (m, k, n, count) matmuls of one FF training step as the trainer runs them: per layer one
     forward on the positive, negative (and, with a readout, neutral) rows together, and one
     weight-gradient on the positive and negative rows (inputs are detached, so no input-gradient);
-    then the readout's forward and weight-gradient on the neutral rows' features."""
+    then the readout's forward and weight-gradient on the neutral rows' features.
+
+    ``shared_first``: the fused first layer computes the image part once for the B images and the
+    K label columns per row (engine/fused.py), so its matmuls are (B, D, H) + (rows, K, H) forward
+    and (H, B, D) + (H, 2B, K) for the weight gradient."""
     train_rows = 2 * batch
     rows = train_rows + (batch if readout else 0)
     mms = []
-    for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+    for index, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
+        if index == 0 and shared_first:
+            mms += [(batch, fan_in, fan_out, 1), (rows, num_classes, fan_out, 1),
+                    (fan_out, batch, fan_in, 1), (fan_out, train_rows, num_classes, 1)]
+            continue
         mms.append((rows, fan_in, fan_out, 1))  # forward
         mms.append((fan_out, train_rows, fan_in, 1))  # dL/dW = dH^T X
     if readout:
@@ -110,8 +119,74 @@ def mm_gflops(mms: list[tuple[int, int, int, int]], device: torch.device, second
     return flops * reps / (time.perf_counter() - started) / 1e9
 
 
+def interleaved_roofline(trainer, x: torch.Tensor, y: torch.Tensor, mms: list[tuple[int, int, int, int]],
+                         rounds: int = 9, steps: int = 40, rest: float = 2.0,
+                         dtype: torch.dtype = torch.float32) -> dict[str, Any]:
+    """Train steps against torch.mm on the same shapes, alternated: ``rounds`` times, ``steps``
+    training steps then ``steps`` repetitions of the step's matmuls, then ``rest`` seconds idle.
+
+    A shared 2-vCPU cloud machine changes speed under sustained load (torch.mm alone drops from
+    ~182 to ~160 GFLOP/s after ~8 s, and memory-bound kernels slow 3-5x in some phases), so one
+    long run of each side compares different machines. Short alternating rounds with a rest in
+    between put both sides in the same state; the median round is reported, every round is kept.
+    fraction = mm seconds / train seconds (the FLOPs are the same by construction)."""
+    device = trainer.device
+    x, y = x.to(device), y.to(device)
+    bs = trainer.config.batch_size
+    gen = torch.Generator(device=device).manual_seed(0)
+    order = torch.randperm(x.shape[0], device=device)
+    mats = [(torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype), c)
+            for m, k, n, c in mms]
+    cursor = 0
+
+    def train(n: int) -> float:
+        nonlocal cursor
+        _sync(device)
+        started = time.perf_counter()
+        for _ in range(n):
+            if cursor + bs > x.shape[0]:
+                cursor = 0
+            index = order[cursor : cursor + bs]
+            cursor += bs
+            trainer.train_step(x[index], y[index], index, gen)
+        _sync(device)
+        return time.perf_counter() - started
+
+    def matmuls(n: int) -> float:
+        _sync(device)
+        started = time.perf_counter()
+        for _ in range(n):
+            for a, b, c in mats:
+                for _ in range(c):
+                    torch.mm(a, b)
+        _sync(device)
+        return time.perf_counter() - started
+
+    train(10), matmuls(10)  # warm-up
+    rows = []
+    for _ in range(rounds):
+        time.sleep(rest)
+        t_train = train(steps)
+        t_mm = matmuls(steps)
+        rows.append((t_mm / t_train, t_train / steps, t_mm / steps))
+    rows.sort()
+    fraction, step_s, mm_s = rows[len(rows) // 2]
+    return {
+        "fraction": round(fraction, 3),
+        "fractions": [round(r[0], 3) for r in rows],
+        "step_ms": round(1e3 * step_s, 3),
+        "mm_ms": round(1e3 * mm_s, 3),
+        "rounds": rounds,
+        "steps_per_round": steps,
+        "rest_seconds": rest,
+        "gflops_train": round(flops_of(mms) / step_s / 1e9, 2),
+        "gflops_mm": round(flops_of(mms) / mm_s / 1e9, 2),
+    }
+
+
 def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
     from ff_mcp.data import load_dataset
+    from ff_mcp.engine import Trainer
     from ff_mcp.training import TrainOptions, train_model
 
     data = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train)
@@ -119,17 +194,21 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
                       data.num_classes, data.image_shape, data.source)
     options = TrainOptions(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                            lr=args.lr, device=args.device, seed=0, eval_every=10**6, fused=args.fused, amp=args.amp,
-                           weight_decay=3e-4 if args.optimizer == "sgd" else 0.0)
+                           weight_decay=3e-4 if args.optimizer == "sgd" else 0.0,
+                           fused_step=not args.no_fused_step)
     options = TrainOptions(**{**options.__dict__, "extra": {}})
     trained = train_model(data, options)
     device = torch.device(trained.result.device)
     net = trained.network
     widths = [net.layers[0].in_features, *net.config.hidden]
-    mms = ff_step_matmuls(widths, args.batch_size, data.num_classes, net.config.readout)
+    shared = Trainer(net, trained.train_config).shares_first_layer  # the path the steps took
+    mms = ff_step_matmuls(widths, args.batch_size, data.num_classes, net.config.readout, shared_first=shared)
     steps = -(-data.x_train.shape[0] // args.batch_size) * args.epochs
     achieved = flops_of(mms) * steps / trained.result.train_seconds / 1e9
-    roofline = mm_gflops(mms, device, dtype=torch.bfloat16 if args.amp == "bf16" else
-                         torch.float16 if args.amp == "fp16" else torch.float32)
+    mm_dtype = torch.bfloat16 if args.amp == "bf16" else torch.float16 if args.amp == "fp16" else torch.float32
+    roofline = mm_gflops(mms, device, dtype=mm_dtype)
+    step_roofline = interleaved_roofline(Trainer(net, trained.train_config), data.x_train, data.y_train, mms,
+                                         dtype=mm_dtype)
     epoch_seconds = trained.result.train_seconds / args.epochs
     from ff_mcp.engine import train_backprop
 
@@ -146,7 +225,12 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
         "samples_per_second": round(trained.result.samples_per_second, 1),
         "achieved_gflops": round(achieved, 2),
         "mm_gflops_same_shapes": round(roofline, 2),
-        "roofline_fraction": round(achieved / roofline, 3),
+        "roofline_fraction": step_roofline["fraction"],
+        "epoch_roofline_fraction": round(achieved / roofline, 3),
+        "step_roofline": step_roofline,
+        "fused_step": trained.train_config.fused_step,
+        "shared_first_layer": shared,
+        "step_matmuls": [list(m) for m in mms],
         "bp_epoch_seconds": round(bp_epoch_seconds, 3),
         "ff_over_bp_epoch_time": round(epoch_seconds / bp_epoch_seconds, 3),
     }
@@ -252,6 +336,7 @@ def add_parser(sub) -> None:
     thr.add_argument("--lr", type=float, default=1e-3)
     thr.add_argument("--epochs", type=int, default=1)
     thr.add_argument("--fused", action="store_true", default=None)
+    thr.add_argument("--no-fused-step", action="store_true", help="autograd step on every layer (ablation)")
     thr.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     thr.add_argument("--device", default="auto")
     thr.add_argument("--limit-train", type=int, default=None)

@@ -57,7 +57,8 @@ class TrainOptions:
     amp: str = "none"
     eval_every: int = 1
     cooldown: bool = True
-    fused: bool | None = None
+    fused: bool | None = None  # torch's fused optimizer kernel (None: where available)
+    fused_step: bool = True  # closed-form FF step where the layer allows (engine/fused.py)
     pipeline: bool = False  # one thread per stage, or one rank per stage under torchrun (docs/SCALING.md)
     pipeline_stages: int | None = None  # None: one per rank under torchrun, else 2
     extra: dict[str, Any] = field(default_factory=dict)
@@ -100,6 +101,7 @@ class TrainOptions:
             amp=self.amp,
             predict_method=self.predict_method if self.label_mode != "none" else "readout",
             eval_every=self.eval_every,
+            fused_step=self.fused_step,
         )
 
 

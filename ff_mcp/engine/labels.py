@@ -66,3 +66,50 @@ class LabelEmbedding:
         if self.mode == "none":
             return x
         return x[:, self.num_classes :]
+
+
+@dataclass
+class LabeledRows:
+    """Rows that differ only in their label slots, stored once.
+
+    Row ``g * B + r`` of the batch is ``base[r]`` with label ``labels[g * B + r]`` in its first K
+    entries: ``strength * onehot(label)``, or the neutral code (``strength / K`` everywhere) where
+    the label is -1. Positives, negatives that reuse the positives' data with another label, and
+    neutral rows are G copies of the same B data rows, so the fused first layer computes
+    ``base @ W^T`` once and adds each row's label column (engine/fused.py); anything else calls
+    ``materialize``.
+
+    base: (B, D') embedded rows whose K label slots are zero; labels: (G*B,) int64 in [-1, K).
+    """
+
+    base: torch.Tensor
+    labels: torch.Tensor
+    num_classes: int
+    strength: float
+
+    NEUTRAL = -1
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.labels.shape[0], self.base.shape[1])
+
+    @property
+    def groups(self) -> int:
+        return self.labels.shape[0] // self.base.shape[0]
+
+    def codes(self) -> torch.Tensor:
+        """(G*B, K) the label codes, strength included."""
+        k = self.num_classes
+        codes = torch.full((self.labels.shape[0], k), self.strength / k, dtype=self.base.dtype, device=self.base.device)
+        labelled = self.labels >= 0
+        codes[labelled] = self.strength * torch.nn.functional.one_hot(self.labels[labelled], k).to(codes.dtype)
+        return codes
+
+    def materialize(self) -> torch.Tensor:
+        """(G*B, D') the rows themselves."""
+        rows = self.base.repeat(self.groups, 1)
+        rows[:, : self.num_classes] = self.codes()
+        return rows
+
+    def __getitem__(self, index) -> torch.Tensor:
+        return self.materialize()[index]

@@ -37,13 +37,51 @@ def symba_loss(logit_pos: torch.Tensor, logit_neg: torch.Tensor, alpha: float = 
     return F.softplus(-alpha * (logit_pos - logit_neg)).mean()
 
 
+def softplus_loss_and_grad(logits: torch.Tensor, n_pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``softplus_loss`` of logits[:n_pos] (positive) and logits[n_pos:] (negative), and its gradient
+    with respect to ``logits`` in closed form: d/dl softplus(-l) = -sigmoid(-l), d/dl softplus(l) =
+    sigmoid(l), each over the row count."""
+    flipped = logits.clone()
+    flipped[:n_pos].neg_()
+    grad = torch.sigmoid(flipped).div_(logits.shape[0])
+    grad[:n_pos].neg_()
+    return F.softplus(flipped).mean(), grad
+
+
+def symba_loss_and_grad(logits: torch.Tensor, n_pos: int, alpha: float = 4.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``symba_loss`` and its gradient: with d = l+ - l-, dL/dl+ = -alpha sigmoid(-alpha d) / B = -dL/dl-."""
+    logit_pos, logit_neg = logits[:n_pos], logits[n_pos:]
+    loss = symba_loss(logit_pos, logit_neg, alpha)
+    g = torch.sigmoid(-alpha * (logit_pos - logit_neg)).mul_(-alpha / n_pos)
+    return loss, torch.cat([g, g.neg()])
+
+
+LossGradFn = Callable[[torch.Tensor, int], tuple[torch.Tensor, torch.Tensor]]
+
 _REGISTRY: dict[str, LossFn] = {"softplus": softplus_loss, "symba": symba_loss}
+_GRADS: dict[LossFn, LossGradFn] = {softplus_loss: softplus_loss_and_grad, symba_loss: symba_loss_and_grad}
 
 
-def register_loss(name: str, fn: LossFn) -> LossFn:
-    """Add a loss to the registry (the seam for new FF variants)."""
+def register_loss(name: str, fn: LossFn, loss_and_grad: LossGradFn | None = None) -> LossFn:
+    """Add a loss to the registry (the seam for new FF variants). ``loss_and_grad(logits, n_pos)``,
+    optional, returns (loss, d loss / d logits) in closed form; without it the fused step asks autograd."""
     _REGISTRY[name] = fn
+    if loss_and_grad is not None:
+        _GRADS[fn] = loss_and_grad
     return fn
+
+
+def loss_and_grad(fn: LossFn, logits: torch.Tensor, n_pos: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(loss, d loss / d logits) of ``fn(logits[:n_pos], logits[n_pos:])`` for any loss; both detached."""
+    closed = _GRADS.get(fn)
+    if closed is not None:
+        loss, grad = closed(logits.detach(), n_pos)
+        return loss.detach(), grad
+    logits = logits.detach().requires_grad_()
+    with torch.enable_grad():
+        loss = fn(logits[:n_pos], logits[n_pos:])
+        (grad,) = torch.autograd.grad(loss, logits)
+    return loss.detach(), grad
 
 
 def get_loss(name: str) -> LossFn:

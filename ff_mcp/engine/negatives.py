@@ -54,6 +54,21 @@ class Contrast(ABC):
     def negatives(self, batch: BatchContext) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Returns (x_neg: (B', D) raw rows, code_neg: (B', K) label codes or None = true labels)."""
 
+    def negative_labels(self, batch: BatchContext) -> torch.Tensor | None:
+        """(B,) int64: the label each negative carries, when every negative is its positive's own
+        data row with another (one-hot) label, so the first layer can share W.x between them;
+        else None. Draws the same randomness as ``negatives``: both give the same negatives for
+        the same generator state."""
+        return None
+
+    def label_only(self) -> bool:
+        """True when ``negative_labels`` describes this contrast's batches completely: the class
+        that defines ``negatives`` also defines ``negative_labels``, and ``make_batch`` is the base one."""
+        cls = type(self)
+        labels_from = _defined_in(cls, "negative_labels")
+        return (_defined_in(cls, "make_batch") is Contrast and labels_from is not Contrast
+                and _defined_in(cls, "negatives") is labels_from)
+
     def make_batch(self, batch: BatchContext) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (x_pos, x_neg): embedded rows, (B, D') and (B', D')."""
         code_pos = self.labels.one_hot(batch.y, batch.x.dtype)
@@ -61,6 +76,11 @@ class Contrast(ABC):
         if code_neg is None:
             code_neg = code_pos if x_neg.shape[0] == code_pos.shape[0] else None
         return self.labels.embed(batch.x, code_pos), self.labels.embed(x_neg, code_neg)
+
+
+def _defined_in(cls: type, name: str) -> type:
+    """The class in cls's MRO whose body defines ``name``."""
+    return next(k for k in cls.__mro__ if name in k.__dict__)
 
 
 def wrong_labels(y: torch.Tensor, num_classes: int, generator: torch.Generator) -> torch.Tensor:
@@ -77,9 +97,11 @@ class WrongLabel(Contrast):
 
     name = "wrong_label"
 
+    def negative_labels(self, batch: BatchContext) -> torch.Tensor:
+        return wrong_labels(batch.y, self.labels.num_classes, batch.generator)
+
     def negatives(self, batch: BatchContext) -> tuple[torch.Tensor, torch.Tensor | None]:
-        y_neg = wrong_labels(batch.y, self.labels.num_classes, batch.generator)
-        return batch.x, self.labels.one_hot(y_neg, batch.x.dtype)
+        return batch.x, self.labels.one_hot(self.negative_labels(batch), batch.x.dtype)
 
 
 class HardLabel(Contrast):
@@ -97,7 +119,7 @@ class HardLabel(Contrast):
     def prepare_epoch(self, predict_probs, x_train) -> None:
         self.probs = predict_probs(x_train)
 
-    def negatives(self, batch: BatchContext) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def negative_labels(self, batch: BatchContext) -> torch.Tensor:
         if self.probs is None:
             y_neg = wrong_labels(batch.y, self.labels.num_classes, batch.generator)
         else:
@@ -106,7 +128,10 @@ class HardLabel(Contrast):
             # Rows whose mass sat entirely on the true label fall back to uniform wrong labels.
             probs = probs + 1e-6 * (1.0 - F.one_hot(batch.y, self.labels.num_classes).to(probs.dtype))
             y_neg = torch.multinomial(probs, 1, generator=batch.generator).squeeze(1)
-        return batch.x, self.labels.one_hot(y_neg, batch.x.dtype)
+        return y_neg
+
+    def negatives(self, batch: BatchContext) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return batch.x, self.labels.one_hot(self.negative_labels(batch), batch.x.dtype)
 
 
 def blurred_masks(rows: int, shape: tuple[int, int], generator: torch.Generator, device, blurs: int = 6) -> torch.Tensor:

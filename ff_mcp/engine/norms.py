@@ -44,3 +44,15 @@ def norm_scale(x: torch.Tensor, kind: str) -> torch.Tensor:
     if kind == "none":
         return torch.ones_like(x[:, :1])
     raise ValueError(f"norm must be one of {list(NORM_NAMES)}, got {kind!r}")
+
+
+def scale_from_sumsq(sumsq: torch.Tensor, width: int, kind: str) -> torch.Tensor:
+    """(B,) row sums of squares -> (B, 1): the same factor as ``norm_scale`` without re-reading the rows
+    (the fused step gets each layer's sums of squares for free from the goodness of the layer below)."""
+    if kind == "rms":
+        return torch.rsqrt(sumsq / width + _EPS).unsqueeze(1)
+    if kind == "l2":
+        return (1.0 / (sumsq.sqrt() + 1e-4)).unsqueeze(1)
+    if kind == "none":
+        return torch.ones_like(sumsq).unsqueeze(1)
+    raise ValueError(f"norm must be one of {list(NORM_NAMES)}, got {kind!r}")

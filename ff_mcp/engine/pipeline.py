@@ -32,12 +32,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 
-from .device import autocast
-from .negatives import BatchContext
 from .network import FFNetwork
-from .norms import normalize
 from .trainer import Callback, Trainer, TrainConfig
 
 _POLL_SECONDS = 0.05  # how often a blocked thread checks whether another one failed
@@ -125,46 +121,36 @@ class StagePacket:
 def embed_batch(trainer: Trainer, step: int, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
                 generator: torch.Generator) -> StagePacket:
     """Stage 0's input: x (B, D) raw rows -> the embedded rows ``Trainer.train_step`` builds."""
-    net = trainer.network
-    x_pos, x_neg = trainer.contrast.make_batch(BatchContext(x, y, index, generator))
-    n_pos, n_train = x_pos.shape[0], x_pos.shape[0] + x_neg.shape[0]
     with_readout = trainer.readout_optimizer is not None
-    parts = [x_pos, x_neg, net.labels.embed_neutral(x)] if with_readout else [x_pos, x_neg]
+    z, n_pos, n_train = trainer.embed_rows(x, y, index, generator, with_readout, share=trainer._fused[0])
     features = x.new_zeros(x.shape[0], 0) if with_readout else None
-    return StagePacket(step, torch.cat(parts), y, n_pos, n_train, x.shape[0], features)
+    return StagePacket(step, z, y, n_pos, n_train, x.shape[0], features)
 
 
 def train_stage(trainer: Trainer, layers: range, packet: StagePacket, stats: torch.Tensor) -> StagePacket:
     """One local step of every layer in ``layers`` on one mini-batch, as in ``Trainer.train_step``;
     the last stage also steps the readout. stats: (L+1, 3) accumulates loss, goodness sums."""
-    net, cfg = trainer.network, trainer.config
+    net = trainer.network
     last_stage = layers.stop == len(net.layers)
     with_readout = packet.features is not None
     first_scored, n_pos, n_train = net.first_scored_layer, packet.n_pos, packet.n_train
     features = [packet.features] if with_readout and packet.features.shape[1] > 0 else []
     z = packet.z
+    sumsq = None
+    if layers.start > 0 and trainer._fused[layers.start - 1]:
+        # what the sender's fused step reported: the same op on the same rows, so the same bits
+        sumsq = torch.linalg.vector_norm(z, dim=1).square_()
     if with_readout and 0 < layers.start and layers.start - 1 >= first_scored:
-        features.append(normalize(z[n_train:], net.config.norm))  # the sender's last layer
+        features.append(trainer.readout_features(z, sumsq, n_train))  # the sender's last layer
     for i in layers:
-        layer, opt = net.layers[i], trainer.optimizers[i]
-        with autocast(trainer.device, cfg.amp):
-            h = layer.forward_train(z.detach(), n_train)
-            loss, g_pos, g_neg = layer.local_loss(h[:n_train], n_pos)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        stats[i] += torch.stack([loss.detach(), g_pos, g_neg]).float()
-        z = h.detach()
+        step = trainer.layer_step(i, z, n_pos, n_train, sumsq)
+        stats[i] += torch.stack([step.loss, step.g_pos, step.g_neg]).float()
+        z, sumsq = step.h, step.sumsq
         if with_readout and i >= first_scored and (i < layers.stop - 1 or last_stage):
-            features.append(normalize(z[n_train:], net.config.norm))
+            features.append(trainer.readout_features(z, sumsq, n_train))
     if last_stage:
         if with_readout:
-            with autocast(trainer.device, cfg.amp):
-                readout_loss = F.cross_entropy(net.readout(torch.cat(features, dim=1).float()), packet.y)
-            readout_loss.backward()
-            trainer.readout_optimizer.step()
-            trainer.readout_optimizer.zero_grad(set_to_none=True)
-            stats[-1, 0] += readout_loss.detach().float()
+            stats[-1, 0] += trainer.readout_update(torch.cat(features, dim=1), packet.y).float()
         return StagePacket(packet.step, z, packet.y, n_pos, n_train, packet.rows, None)
     carried = None
     if with_readout:

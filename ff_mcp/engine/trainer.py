@@ -19,10 +19,12 @@ import torch.nn.functional as F
 from ff_mcp.gf3.splitmix import derive_seed
 
 from .device import AMP_CHOICES, autocast, resolve_device
+from .fused import StepResult, autograd_step, fused_step, fused_supported, readout_step
+from .labels import LabeledRows
 from .layers import OptimizerConfig
 from .negatives import BatchContext, make_contrast
 from .network import FFNetwork, NetworkConfig
-from .norms import normalize
+from .norms import normalize, scale_from_sumsq
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ class TrainConfig:
     predict_method: str = "goodness"  # what test_accuracy reports
     eval_every: int = 1  # epochs between test evaluations (the last epoch is always evaluated)
     train_eval_rows: int = 2000  # training rows scored for train_accuracy (0 = skip)
+    fused_step: bool = True  # closed-form gradients where the layer allows (engine/fused.py); False: autograd
 
     def __post_init__(self) -> None:
         if not (1 <= self.epochs <= 100_000):
@@ -163,6 +166,7 @@ class Trainer:
         self.optimizers = [config.optimizer.build(list(layer.parameters())) for layer in network.layers]
         self.readout_optimizer = self._build_readout_optimizer() if netcfg.readout else None
         self.base_lrs = [config.optimizer.lr for _ in self.optimizers]
+        self._fused = [config.fused_step and fused_supported(layer, config.amp) for layer in network.layers]
         self._stopped = False
 
     def _build_readout_optimizer(self) -> torch.optim.Optimizer:
@@ -172,6 +176,37 @@ class Trainer:
         return cfg.build(list(self.network.readout.parameters()))
 
     # ---- one step ---------------------------------------------------------------------------
+
+    def layer_step(self, i: int, z: torch.Tensor | LabeledRows, n_pos: int, n_train: int,
+                   sumsq: torch.Tensor | None = None) -> StepResult:
+        """Layer i's local step on detached input z: fused where the layer allows, else autograd.
+        ``sumsq`` (rows,): z's row sums of squares, when the layer below reported them."""
+        layer, opt = self.network.layers[i], self.optimizers[i]
+        if self._fused[i]:
+            return fused_step(layer, opt, z, n_pos, n_train, self.config.amp, sumsq)
+        return autograd_step(layer, opt, z, n_pos, n_train, autocast(self.device, self.config.amp))
+
+    @property
+    def shares_first_layer(self) -> bool:
+        """True when the fused first layer gets ``LabeledRows`` (W.x shared between label variants)."""
+        return self._fused[0] and self.network.labels.mode != "none" and self.contrast.label_only()
+
+    def embed_rows(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, generator: torch.Generator,
+                   with_readout: bool, share: bool) -> tuple[torch.Tensor | LabeledRows, int, int]:
+        """Positive, negative and (with the readout) neutral-label rows of one mini-batch, stacked:
+        (rows, n_pos, n_train). With ``share`` and a contrast whose negatives only change the label,
+        the rows come as ``LabeledRows`` (one copy of the images, one label code per row)."""
+        labels, batch = self.network.labels, BatchContext(x, y, index, generator)
+        if share and self.shares_first_layer:
+            groups = [y, self.contrast.negative_labels(batch)]
+            if with_readout:
+                groups.append(torch.full_like(y, LabeledRows.NEUTRAL))
+            base = labels.embed(x, x.new_zeros(x.shape[0], labels.num_classes))
+            rows = x.shape[0]
+            return LabeledRows(base, torch.cat(groups), labels.num_classes, labels.strength), rows, 2 * rows
+        x_pos, x_neg = self.contrast.make_batch(batch)
+        parts = [x_pos, x_neg, labels.embed_neutral(x)] if with_readout else [x_pos, x_neg]
+        return torch.cat(parts), x_pos.shape[0], x_pos.shape[0] + x_neg.shape[0]
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, generator: torch.Generator,
                    layers: range | None = None, stats: torch.Tensor | None = None) -> None:
@@ -183,40 +218,48 @@ class Trainer:
         """
         net = self.network
         layers = range(len(net.layers)) if layers is None else layers
-        x_pos, x_neg = self.contrast.make_batch(BatchContext(x, y, index, generator))
-        n_pos, n_train = x_pos.shape[0], x_pos.shape[0] + x_neg.shape[0]
         with_readout = self.readout_optimizer is not None and layers.stop == len(net.layers)
-        # Positive, negative and (for the readout) neutral-label rows share one matmul per layer.
-        parts = [x_pos, x_neg, net.labels.embed_neutral(x)] if with_readout else [x_pos, x_neg]
-        z = torch.cat(parts)
+        # Positive, negative and (for the readout) neutral-label rows share one matmul per layer;
+        # the first layer, when it trains, shares W.x between rows that differ only in the label.
+        z, n_pos, n_train = self.embed_rows(x, y, index, generator, with_readout,
+                                            share=layers.start == 0 and self._fused[0])
         first_scored = net.first_scored_layer
         features = []
-        with torch.no_grad(), autocast(self.device, self.config.amp):
-            for i in range(layers.start):  # frozen layers below (greedy schedule)
-                z = net.layers[i](z)
-                if with_readout and i >= first_scored:
-                    features.append(normalize(z[n_train:], net.config.norm))
+        sumsq = None
+        if layers.start > 0:
+            with torch.no_grad(), autocast(self.device, self.config.amp):
+                for i in range(layers.start):  # frozen layers below (greedy schedule)
+                    z = net.layers[i](z)
+                    if with_readout and i >= first_scored:
+                        features.append(normalize(z[n_train:], net.config.norm))
         for i in layers:
-            layer, opt = net.layers[i], self.optimizers[i]
-            with autocast(self.device, self.config.amp):
-                h = layer.forward_train(z.detach(), n_train)
-                loss, g_pos, g_neg = layer.local_loss(h[:n_train], n_pos)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            step = self.layer_step(i, z, n_pos, n_train, sumsq)
             if stats is not None:
-                stats[i] += torch.stack([loss.detach(), g_pos, g_neg]).float()
-            z = h.detach()
+                stats[i] += torch.stack([step.loss, step.g_pos, step.g_neg]).float()
+            z, sumsq = step.h, step.sumsq
             if with_readout and i >= first_scored:
-                features.append(normalize(z[n_train:], net.config.norm))
+                features.append(self.readout_features(z, sumsq, n_train))
         if with_readout:
-            with autocast(self.device, self.config.amp):
-                readout_loss = F.cross_entropy(net.readout(torch.cat(features, dim=1).float()), y)
-            readout_loss.backward()
-            self.readout_optimizer.step()
-            self.readout_optimizer.zero_grad(set_to_none=True)
+            readout_loss = self.readout_update(torch.cat(features, dim=1), y)
             if stats is not None:
-                stats[-1, 0] += readout_loss.detach().float()
+                stats[-1, 0] += readout_loss.float()
+
+    def readout_update(self, features: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """One step of the linear readout on detached features (B, F); returns the detached loss."""
+        if self.config.fused_step:
+            return readout_step(self.network.readout, self.readout_optimizer, features.float(), y)
+        with autocast(self.device, self.config.amp):
+            loss = F.cross_entropy(self.network.readout(features.float()), y)
+        loss.backward()
+        self.readout_optimizer.step()
+        self.readout_optimizer.zero_grad(set_to_none=True)
+        return loss.detach()
+
+    def readout_features(self, h: torch.Tensor, sumsq: torch.Tensor | None, n_train: int) -> torch.Tensor:
+        """Normalised neutral-row activities (rows n_train:) of one layer, the readout's input."""
+        if sumsq is None:
+            return normalize(h[n_train:], self.network.config.norm)
+        return h[n_train:] * scale_from_sumsq(sumsq[n_train:], h.shape[1], self.network.config.norm)
 
     # ---- loops ------------------------------------------------------------------------------
 
