@@ -280,12 +280,16 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
     thr = [d for d in docs if d.get("kind") == "throughput"]
     if thr:
         lines += ["## Throughput (one FF training epoch)", "",
-                  "| tag | data | hidden | batch | opt | amp | epoch s | samples/s | GFLOP/s | torch.mm GFLOP/s | fraction | BP epoch s | FF/BP | device | date | command |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "`step fraction`: train-step time against torch.mm on the step's shapes, alternated in short "
+                  "rounds with rests (median round; `interleaved_roofline`). `epoch fraction`: the whole epoch's "
+                  "GFLOP/s against 2 s of torch.mm after it.", "",
+                  "| tag | data | hidden | batch | opt | amp | epoch s | samples/s | GFLOP/s | torch.mm GFLOP/s | step fraction | epoch fraction | BP epoch s | FF/BP | device | date | command |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for d in thr:
             lines.append(f"| {d['tag']} | {d['dataset']} | {'x'.join(map(str, d['hidden']))} | {d['batch_size']} | "
                          f"{d['optimizer']} | {d.get('amp', 'none')} | {d['epoch_seconds']} | {d['samples_per_second']} | "
                          f"{d['achieved_gflops']} | {d['mm_gflops_same_shapes']} | {d['roofline_fraction']} | "
+                         f"{d.get('epoch_roofline_fraction', '')} | "
                          f"{d.get('bp_epoch_seconds', '')} | {d.get('ff_over_bp_epoch_time', '')} | {_dev(d)} | {d['date']} | "
                          f"`{d['command']}` |")
         lines.append("")
