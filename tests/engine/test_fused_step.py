@@ -137,3 +137,16 @@ def test_a_loss_without_a_closed_form_uses_autograd():
     loss, grad = loss_and_grad(fn, logits, 2)
     assert loss.item() == pytest.approx(0.125 + 1.5)
     assert torch.allclose(grad, torch.tensor([-0.5, 0.0, 0.0, 0.5]))
+
+
+def test_onednn_and_blas_forwards_train_the_same_weights(monkeypatch):
+    """The fused step uses oneDNN's fused linear+ReLU when this torch has it; without it, torch.mm."""
+    from ff_mcp.engine import fused
+
+    if not fused._onednn_linear_available(torch.zeros(1, 1)):
+        pytest.skip("this torch build has no oneDNN linear; the BLAS path is the only one")
+    with_onednn = train(True)
+    monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+    assert not fused._onednn_linear_available(torch.zeros(1, 1))
+    without = train(True)
+    assert_same_training(with_onednn, without)
