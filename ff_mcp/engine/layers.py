@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .goodness import get_goodness
+from .goodness import get_goodness, goodness_mean_squares, goodness_sum_squares
 from .losses import get_loss
 from .norms import norm_scale, normalize
 
@@ -176,19 +176,32 @@ class FFLinear(nn.Module):
         Returns (B, K, H): pre-activation with ``slot_strength`` put in slot k, for k < K.
         Adding s to an empty slot changes ||x||^2 by s^2 for every k, so one scale serves all K.
         """
+        base, coef = self.preactivation_base(x_base, slot_strength)
+        columns = self.weight[:, :slots].t().contiguous()  # (K, H); a strided view slows the broadcast 3x
+        # one pass over (B, K, H): base + (scale * s) * column_k
+        return torch.addcmul(base.unsqueeze(1), coef.unsqueeze(2), columns.unsqueeze(0))
+
+    def preactivation_base(self, x_base: torch.Tensor, slot_strength: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """The label-free part of ``preactivation_parts``: (base (B, H), coef (B, 1)) with
+        pre-activation(label k) = base + coef * W[:, k]."""
         probe = x_base.clone()
         probe[:, 0] = slot_strength
         scale = norm_scale(probe, self.norm)  # (B, 1)
         base = scale * (x_base @ self.weight.t())  # (B, H)
         if self.bias is not None:
             base = base + self.bias
-        columns = self.weight[:, :slots].t()  # (K, H)
-        # one pass over (B, K, H): base + (scale * s) * column_k
-        return torch.addcmul(base.unsqueeze(1), (scale * slot_strength).unsqueeze(2), columns.unsqueeze(0))
+        return base, scale * slot_strength
 
     def goodness(self, h: torch.Tensor) -> torch.Tensor:
-        """(B, H) -> (B,) signed goodness: higher means "more positive" for every goodness kind."""
-        return self.goodness_fn.sign * self.goodness_fn.measure(h)
+        """(..., H) -> (...,) signed goodness: higher means "more positive" for every goodness kind."""
+        measure = self.goodness_fn.measure
+        if not torch.is_grad_enabled() and measure in (goodness_sum_squares, goodness_mean_squares):
+            # one read of h, no (..., H) temporary (inference only: the norm's gradient is 0/0 at h = 0)
+            squares = torch.linalg.vector_norm(h, dim=-1).square_()
+            if measure is goodness_mean_squares:
+                squares /= h.shape[-1]
+            return squares if self.goodness_fn.sign == 1.0 else squares.neg_()
+        return self.goodness_fn.sign * measure(h)
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """(B, H) -> (B,) logit of p(positive)."""

@@ -8,11 +8,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .goodness import get_goodness
+from .goodness import get_goodness, goodness_mean_squares, goodness_sum_squares
 from .labels import LabelEmbedding
 from .layers import ACTIVATIONS, FFLinear, activate
 from .losses import get_loss
-from .norms import NORM_NAMES, normalize
+from .norms import NORM_NAMES, normalize, scale_from_sumsq
 
 
 @dataclass(frozen=True)
@@ -139,6 +139,8 @@ class FFNetwork(nn.Module):
         # Row chunks keep the (rows*K, H) activities near 2M values, so the elementwise work stays in
         # cache: 2x faster than one huge batch at K=10, H=1000-2000 on CPU (bench/predict_cost.py).
         chunk = max(1, self._PREDICT_CHUNK_VALUES // (self.num_classes * max(self.config.hidden)))
+        if len(self.layers) == 1 and not torch.is_grad_enabled():
+            chunk = 4096  # only (rows, H) is held; its label work is chunked inside (_single_layer_scores)
         if x.shape[0] > chunk:
             return torch.cat([self._goodness_scores(x[i : i + chunk], first) for i in range(0, x.shape[0], chunk)])
         return self._goodness_scores(x, first)
@@ -149,6 +151,8 @@ class FFNetwork(nn.Module):
         batch, k = x.shape[0], self.num_classes
         x_base = self.labels.embed(x, torch.zeros(batch, k, dtype=x.dtype, device=x.device))
         layer0 = self.layers[0]
+        if len(self.layers) == 1 and not torch.is_grad_enabled():
+            return self._single_layer_scores(layer0, x_base)
         h = layer0.preactivation_parts(x_base, self.labels.strength, k)  # (B, K, H_1)
         h = (h.clamp_(min=0) if layer0.activation in ("relu", "relu_full_grad") and not torch.is_grad_enabled()
              else activate(h, layer0.activation)).reshape(batch * k, -1)
@@ -158,6 +162,37 @@ class FFNetwork(nn.Module):
             if index >= first:
                 scores = scores + layer.goodness(h)
         return scores.view(batch, k)
+
+    # Elementwise work per sub-chunk of the one-layer case: ~1 MB of (rows, K, H) float32, so the
+    # three passes over it (add the label column, ReLU, sum of squares) stay in L2.
+    _SINGLE_LAYER_CHUNK_VALUES = 262_144
+
+    def _single_layer_scores(self, layer: FFLinear, x_base: torch.Tensor) -> torch.Tensor:
+        """(B, D') label-free rows -> (B, K) goodness with one hidden layer: one matmul for W.x, then
+        each label's column added, activated and scored in L2-sized pieces."""
+        k, strength = self.num_classes, self.labels.strength
+        relu = layer.activation in ("relu", "relu_full_grad")
+        step = max(1, self._SINGLE_LAYER_CHUNK_VALUES // (k * layer.out_features))
+        scores = x_base.new_empty(x_base.shape[0], k)
+        if relu and layer.goodness_fn.measure in (goodness_sum_squares, goodness_mean_squares):
+            # ReLU is positively homogeneous and the norm scale c > 0, so with one label slot set to s
+            #   sum relu(c (x W^T + s w_k) + b)^2 = c^2 sum relu(x W^T + b / c + s w_k)^2:
+            # one matmul, one pass adding b / c, then per L2-sized piece a broadcast add, ReLU and norm.
+            scale = scale_from_sumsq(torch.linalg.vector_norm(x_base, dim=1).square_() + strength**2,
+                                     x_base.shape[1], layer.norm)  # (B, 1)
+            base = x_base @ layer.weight.t()
+            if layer.bias is not None:
+                base.addcmul_(layer.bias, scale.reciprocal())
+            columns = (layer.weight[:, :k].t() * strength).contiguous()  # (K, H)
+            for i in range(0, base.shape[0], step):
+                scores[i : i + step] = layer.goodness(torch.add(base[i : i + step].unsqueeze(1), columns).relu_())
+            return scores.mul_(scale.square())
+        base, coef = layer.preactivation_base(x_base, strength)  # (B, H), (B, 1)
+        columns = layer.weight[:, :k].t().contiguous()  # (K, H)
+        for i in range(0, base.shape[0], step):
+            pre = torch.addcmul(base[i : i + step].unsqueeze(1), coef[i : i + step].unsqueeze(2), columns)
+            scores[i : i + step] = layer.goodness(pre.relu_() if relu else activate(pre, layer.activation))
+        return scores
 
     def goodness_scores_loop(self, x: torch.Tensor, skip_first: bool | None = None) -> torch.Tensor:
         """Reference implementation of ``goodness_scores``: one full pass per label."""

@@ -200,3 +200,17 @@ def test_batched_prediction_in_row_chunks_equals_the_per_label_loop():
     x = torch.rand(7000, 40)  # more rows than one chunk holds for K=10, H=32
     with torch.no_grad():
         torch.testing.assert_close(net.goodness_scores(x), net.goodness_scores_loop(x), rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("label_mode", ["overlay", "concat"])
+@pytest.mark.parametrize("norm", ["rms", "l2", "none"])
+@pytest.mark.parametrize("kw", [{}, {"goodness": "neg_mean_squares"}, {"activation": "gelu"}, {"bias": False},
+                                {"label_strength": 3.0}])
+def test_one_layer_all_label_prediction_equals_a_per_label_loop(label_mode, norm, kw):
+    """One hidden layer takes its own path (W.x once, label columns in L2-sized pieces)."""
+    net = small_net(label_mode, hidden=(48,), norm=norm, **kw)
+    with torch.no_grad():
+        net.layers[0].bias.add_(0.3) if net.layers[0].bias is not None else None  # a bias that matters
+        x = torch.rand(300, 40)
+        net._SINGLE_LAYER_CHUNK_VALUES = 5000  # several pieces
+        torch.testing.assert_close(net.goodness_scores(x), net.goodness_scores_loop(x), rtol=1e-4, atol=1e-3)
