@@ -50,6 +50,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--activation", default="relu")
     p.add_argument("--peer-norm", type=float, default=0.0, help="peer normalisation weight (Hinton: 0.03)")
     p.add_argument("--no-readout", action="store_true", help="skip the linear softmax readout")
+    p.add_argument("--readout-lr", type=float, default=None,
+                   help="readout learning rate (default: 10x --lr with SGD, --lr with Adam)")
+    p.add_argument("--readout-weight-decay", type=float, default=0.0, help="readout weight decay (loeweX: 3e-3)")
     p.add_argument("--include-first-layer", action="store_true", help="count the first hidden layer when predicting")
     p.add_argument("--predict-method", choices=["goodness", "readout"], default="goodness")
     p.add_argument("--seed", type=int, default=0)
@@ -75,6 +78,7 @@ def options_from_args(args: argparse.Namespace):
         norm=args.norm, activation=args.activation, peer_norm=args.peer_norm, readout=not args.no_readout,
         skip_first_layer=not args.include_first_layer, predict_method=args.predict_method, seed=args.seed,
         device=args.device, amp=args.amp, eval_every=args.eval_every,
+        readout_lr=args.readout_lr, readout_weight_decay=args.readout_weight_decay,
         pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages,
     )
 

@@ -50,6 +50,8 @@ class TrainOptions:
     activation: str = "relu"
     peer_norm: float = 0.0
     readout: bool = True
+    readout_lr: float | None = None  # None: 10x lr for SGD, lr for Adam
+    readout_weight_decay: float = 0.0  # loeweX: 3e-3 with SGD
     skip_first_layer: bool = True
     predict_method: str = "goodness"
     seed: int = 0
@@ -102,6 +104,8 @@ class TrainOptions:
             predict_method=self.predict_method if self.label_mode != "none" else "readout",
             eval_every=self.eval_every,
             fused_step=self.fused_step,
+            readout_lr=self.readout_lr,
+            readout_weight_decay=self.readout_weight_decay,
         )
 
 

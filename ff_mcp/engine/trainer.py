@@ -69,6 +69,8 @@ class TrainConfig:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
         if self.readout_lr is not None and not (0 < self.readout_lr <= 10):
             raise ValueError(f"readout_lr must be in (0, 10], got {self.readout_lr}")
+        if not (0.0 <= self.readout_weight_decay <= 1.0):
+            raise ValueError(f"readout_weight_decay must be in [0, 1], got {self.readout_weight_decay}")
 
     def to_dict(self) -> dict:
         return asdict(self)

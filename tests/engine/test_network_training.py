@@ -182,6 +182,24 @@ def test_config_errors_name_the_field_and_the_allowed_values():
         OptimizerConfig(lr=-1)
     with pytest.raises(ValueError, match="label_mode 'overlay' needs more than num_classes=10 features"):
         NetworkConfig(in_features=8, num_classes=10, hidden=(4,))
+    with pytest.raises(ValueError, match=r"readout_weight_decay must be in \[0, 1\], got 2"):
+        TrainConfig(readout_weight_decay=2)
+
+
+def test_readout_options_reach_the_readout_optimizer():
+    import argparse
+
+    from ff_mcp.cli import add_train_arguments, options_from_args
+
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--dataset", "digits", "--optimizer", "sgd", "--lr", "1e-3", "--readout-weight-decay", "3e-3"])
+    config = options_from_args(args).train_config()
+    trainer = Trainer(small_net(), config)
+    group = trainer.readout_optimizer.param_groups[0]
+    assert (group["lr"], group["weight_decay"]) == (pytest.approx(1e-2), 3e-3)  # loeweX: 10x lr, 3e-3
+    args = parser.parse_args(["--dataset", "digits", "--readout-lr", "0.5"])
+    assert Trainer(small_net(), options_from_args(args).train_config()).readout_optimizer.param_groups[0]["lr"] == 0.5
 
 
 @pytest.mark.parametrize("negatives", ["hybrid", "noise"])
