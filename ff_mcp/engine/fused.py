@@ -9,7 +9,8 @@ the gradient has a closed form, so the fused step computes it by hand:
     h = relu(s * (x W^T) + b)                      s = norm(x) / x, from the sums of squares
                                                    the layer below already computed
     l_i = sign * (a * ||h_i||^2 - theta)           a = 1 (sum) or 1/H (mean)
-    c_i = dL/dl_i                                  autograd on the (rows,) logits only: any loss
+    c_i = dL/dl_i                                  closed form (softplus, SymBa), else autograd
+                                                   on the (rows,) logits only: any loss
     dL/dpre_i = 2 sign a c_i h_i  (+ peer term)    ReLU's mask is free: h_i is 0 where it is off
     dL/dW = (s * dL/dpre)^T x
 
@@ -24,6 +25,9 @@ With SGD the weight gradient never exists as a tensor: one ``addmm_`` writes
 ``momentum * buf + dL/dW`` straight into the momentum buffer, then weight decay and the update
 follow (torch.optim.SGD's arithmetic, same state, so checkpoints and optimizers stay
 interchangeable). Other optimizers get ``.grad`` and take their own (fused) step.
+
+On CPU in fp32 the other layers' forward is oneDNN's fused linear + bias + ReLU on normalised rows
+(~10 % faster than torch.mm here), with torch.mm as the fallback.
 
 Anything else (GELU, tanh, registered goodness functions, ...) runs the autograd step, which
 stays the reference: tests check both paths give the same weights.
@@ -135,7 +139,9 @@ def _onednn_linear_available(x: torch.Tensor) -> bool:
         return False
     if _ONEDNN is None:
         try:
-            probe, w, b = torch.randn(5, 7), torch.randn(3, 7), torch.randn(3)
+            # fixed values: the probe must not draw from the global RNG
+            probe = torch.linspace(-1.0, 1.0, 35).view(5, 7)
+            w, b = torch.linspace(1.0, -0.5, 21).view(3, 7), torch.tensor([0.1, -0.2, 0.3])
             out = torch.ops.mkldnn._linear_pointwise(probe, w, b, "relu", [], "")
             _ONEDNN = bool(torch.allclose(out, torch.relu(probe @ w.t() + b), atol=1e-4))
         except (AttributeError, RuntimeError, NotImplementedError):
