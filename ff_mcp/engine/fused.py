@@ -144,8 +144,8 @@ def _onednn_linear_available(x: torch.Tensor) -> bool:
             w, b = torch.linspace(1.0, -0.5, 21).view(3, 7), torch.tensor([0.1, -0.2, 0.3])
             out = torch.ops.mkldnn._linear_pointwise(probe, w, b, "relu", [], "")
             _ONEDNN = bool(torch.allclose(out, torch.relu(probe @ w.t() + b), atol=1e-4))
-        except (AttributeError, RuntimeError, NotImplementedError):
-            _ONEDNN = False
+        except (AttributeError, RuntimeError, NotImplementedError):  # op absent or unsupported in this build
+            _ONEDNN = False  # every fused step then takes the torch.mm forward
     return _ONEDNN
 
 

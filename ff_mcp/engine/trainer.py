@@ -169,6 +169,9 @@ class Trainer:
         self.readout_optimizer = self._build_readout_optimizer() if netcfg.readout else None
         self.base_lrs = [config.optimizer.lr for _ in self.optimizers]
         self._fused = [config.fused_step and fused_supported(layer, config.amp) for layer in network.layers]
+        # fixed for the trainer's life: decided once, not on every mini-batch
+        self._shares_first_layer = (self._fused[0] and network.labels.mode != "none"
+                                    and self.contrast.label_only())
         self._stopped = False
 
     def _build_readout_optimizer(self) -> torch.optim.Optimizer:
@@ -191,7 +194,7 @@ class Trainer:
     @property
     def shares_first_layer(self) -> bool:
         """True when the fused first layer gets ``LabeledRows`` (W.x shared between label variants)."""
-        return self._fused[0] and self.network.labels.mode != "none" and self.contrast.label_only()
+        return self._shares_first_layer
 
     def embed_rows(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, generator: torch.Generator,
                    with_readout: bool, share: bool) -> tuple[torch.Tensor | LabeledRows, int, int]:
