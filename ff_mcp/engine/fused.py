@@ -35,6 +35,7 @@ stays the reference: tests check both paths give the same weights.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable
 
@@ -59,6 +60,14 @@ class StepResult:
     g_pos: torch.Tensor  # () summed goodness measure of the positive rows
     g_neg: torch.Tensor  # () summed goodness measure of the negative rows
     sumsq: torch.Tensor | None = None  # (rows,) ||h_r||^2, the next layer's normalisation for free
+    normalized: torch.Tensor | None = None  # (rows, H) h times the next layer's input scale, when asked
+    packed: torch.Tensor | None = None  # (3,) loss, g_pos, g_neg in one tensor, when the step made one
+
+    def metrics(self) -> torch.Tensor:
+        """(3,) float: loss, summed positive and summed negative goodness, for the epoch statistics."""
+        if self.packed is not None:
+            return self.packed
+        return torch.stack([self.loss, self.g_pos, self.g_neg]).float()
 
 
 def _goodness_scale(layer: FFLinear) -> float | None:
@@ -149,6 +158,20 @@ def _onednn_linear_available(x: torch.Tensor) -> bool:
     return _ONEDNN
 
 
+def takes_normalized_input(layer: FFLinear, amp: str, device: torch.device, first: bool) -> bool:
+    """Whether ``fused_step`` multiplies this layer's input rows by their scale before the matmul
+    (the oneDNN path), so the layer below can hand them over already scaled (``normalize_output``)."""
+    probe = torch.empty(0, device=device)
+    return (not first and fused_supported(layer, amp) and amp == "none"
+            and _onednn_linear_available(probe))
+
+
+@functools.lru_cache(maxsize=64)
+def _ones(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """A cached (n,) vector of ones: dL/db = upstream^T 1 when the rows carry no scale."""
+    return torch.ones(n, dtype=dtype, device=device)
+
+
 def _mm(a: torch.Tensor, b: torch.Tensor, low: torch.dtype | None) -> torch.Tensor:
     """a @ b in fp32, or in ``low`` precision returned as fp32 (autocast's arithmetic)."""
     return a @ b if low is None else (a.to(low) @ b.to(low)).float()
@@ -156,10 +179,17 @@ def _mm(a: torch.Tensor, b: torch.Tensor, low: torch.dtype | None) -> torch.Tens
 
 @torch.no_grad()
 def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tensor | LabeledRows, n_pos: int,
-               n_train: int, amp: str = "none", sumsq: torch.Tensor | None = None) -> StepResult:
+               n_train: int, amp: str = "none", sumsq: torch.Tensor | None = None,
+               normalized: torch.Tensor | None = None, normalize_output: str | None = None) -> StepResult:
     """One local step of ``layer`` on detached input ``z`` (rows, D): rows[:n_pos] positive,
     rows[n_pos:n_train] negative, the rest (neutral readout rows) forward only. ``sumsq`` (rows,)
-    are z's row sums of squares when the caller has them."""
+    are z's row sums of squares when the caller has them.
+
+    ``normalized``: z times ``scale_from_sumsq(sumsq, D, layer.norm)``, when the layer below made
+    it (see ``normalize_output``); the oneDNN path then skips that pass. ``normalize_output``: the
+    norm of the layer that reads h: the step returns h times that layer's scale as
+    ``StepResult.normalized``, computed while h is still in cache (the same arithmetic the layer
+    above would do, so the same bits)."""
     weight, bias, low = layer.weight, layer.bias, _LOW.get(amp)
     shared = isinstance(z, LabeledRows)
     if shared:
@@ -171,14 +201,18 @@ def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tenso
         column = torch.where(labels < 0, k, labels)  # (G*B,) index into the K + 1 codes
         code_sumsq = torch.where(labels < 0, strength**2 / k, strength**2).to(base.dtype)
         sumsq = code_sumsq.view(groups, batch).add_(torch.linalg.vector_norm(base, dim=1).square_()).view(-1)
-    elif sumsq is None:
+    elif sumsq is None and normalized is None:
         sumsq = torch.linalg.vector_norm(z, dim=1).square_()
-    scale = scale_from_sumsq(sumsq, layer.in_features, layer.norm)  # (rows, 1)
+    onednn = not shared and low is None and _onednn_linear_available(z)
+    if onednn and normalized is not None:
+        scale = None
+    else:
+        scale = scale_from_sumsq(sumsq, layer.in_features, layer.norm)  # (rows, 1)
     # ---- forward: h = relu(scale * (x W^T) + b)
-    if not shared and low is None and _onednn_linear_available(z):
+    if onednn:
         # oneDNN's fp32 GEMM with bias and ReLU fused: ~10 % faster than torch.mm (MKL) on these
         # shapes (bench/onednn_linear.py); it needs normalised rows, so the scale goes on the input.
-        z = z * scale
+        z = normalized if normalized is not None else z * scale
         h = torch.ops.mkldnn._linear_pointwise(z, weight, bias, "relu", [], "")
         scale = None  # z is normalised now: dL/dW = (dL/dpre)^T z
     else:
@@ -187,12 +221,19 @@ def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tenso
             label_w = weight[:, :k].t()  # (K, H)
             table = torch.cat([label_w * strength, label_w.mean(dim=0, keepdim=True) * strength])  # (K + 1, H)
             pre = table.index_select(0, column)
-            pre.view(groups, batch, -1).add_(_mm(base, weight.t(), low))  # + the shared image part
+            if low is None and _onednn_linear_available(base):  # oneDNN: ~25 % faster than torch.mm on (B, D, H)
+                image = torch.ops.mkldnn._linear_pointwise(base, weight, None, "none", [], "")
+            else:
+                image = _mm(base, weight.t(), low)
+            pre.view(groups, batch, -1).add_(image)  # + the shared image part
         else:
             pre = _mm(z, weight.t(), low)
         h = torch.addcmul(bias, pre, scale, out=pre) if bias is not None else pre.mul_(scale)
         h.relu_()
     out_sumsq = torch.linalg.vector_norm(h, dim=1).square_()
+    h_normalized = None
+    if normalize_output is not None:  # the layer above's input, while h is in cache
+        h_normalized = h * scale_from_sumsq(out_sumsq, h.shape[1], normalize_output)
     # ---- loss on the goodness logits, its gradient in closed form where the loss has one
     a, sign = _goodness_scale(layer), layer.goodness_fn.sign
     measure = out_sumsq[:n_train] * a if a != 1.0 else out_sumsq[:n_train]
@@ -239,14 +280,22 @@ def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tenso
                 t.mul_(beta).add_(grad, alpha=alpha) if beta else t.copy_(grad).mul_(alpha)
 
     # dL/db = sum_r dL/dpre_r = upstream^T (1 / s)
-    inv_scale = None if bias is None else scale[:n_train, 0].reciprocal() if scale is not None else h.new_ones(n_train)
+    if bias is None:
+        inv_scale = None
+    elif scale is not None:
+        inv_scale = scale[:n_train, 0].reciprocal()
+    else:
+        inv_scale = _ones(n_train, h.dtype, h.device)
 
     def accumulate_b(t: torch.Tensor, beta: float, alpha: float = 1.0) -> None:
         t.addmv_(upstream.t(), inv_scale, beta=beta, alpha=alpha)
 
     updates = [(weight, accumulate_w)] + ([(bias, accumulate_b)] if bias is not None else [])
     _optimize(optimizer, updates)
-    return StepResult(h, loss, measure[:n_pos].sum(), measure[n_pos:].sum(), out_sumsq)
+    if 2 * n_pos == n_train:  # the usual batch: both sums in one reduction, all three in one tensor
+        packed = torch.cat([loss.view(1), measure.view(2, n_pos).sum(dim=1)])
+        return StepResult(h, loss, packed[1], packed[2], out_sumsq, h_normalized, packed)
+    return StepResult(h, loss, measure[:n_pos].sum(), measure[n_pos:].sum(), out_sumsq, h_normalized)
 
 
 def _optimize(optimizer: torch.optim.Optimizer, updates: list[tuple[torch.Tensor, Accumulate]]) -> None:

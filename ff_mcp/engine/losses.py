@@ -6,6 +6,7 @@ and returns a scalar. New losses register by name; the trainer never needs to ch
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -41,11 +42,18 @@ def softplus_loss_and_grad(logits: torch.Tensor, n_pos: int) -> tuple[torch.Tens
     """``softplus_loss`` of logits[:n_pos] (positive) and logits[n_pos:] (negative), and its gradient
     with respect to ``logits`` in closed form: d/dl softplus(-l) = -sigmoid(-l), d/dl softplus(l) =
     sigmoid(l), each over the row count."""
-    flipped = logits.clone()
-    flipped[:n_pos].neg_()
-    grad = torch.sigmoid(flipped).div_(logits.shape[0])
-    grad[:n_pos].neg_()
+    sign, signed_rows = _signs(n_pos, logits.shape[0], logits.dtype, logits.device)
+    flipped = logits * sign  # -l for positive rows, l for negative ones
+    grad = torch.sigmoid(flipped).div_(signed_rows)  # x / -n == -(x / n) exactly
     return F.softplus(flipped).mean(), grad
+
+
+@functools.lru_cache(maxsize=64)
+def _signs(n_pos: int, rows: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(-1 for the n_pos positive rows, +1 after) and the same times ``rows``, cached per shape."""
+    sign = torch.ones(rows, dtype=dtype, device=device)
+    sign[:n_pos] = -1.0
+    return sign, sign * rows
 
 
 def symba_loss_and_grad(logits: torch.Tensor, n_pos: int, alpha: float = 4.0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -142,12 +142,8 @@ def train_stage(trainer: Trainer, layers: range, packet: StagePacket, stats: tor
         sumsq = torch.linalg.vector_norm(z, dim=1).square_()
     if with_readout and 0 < layers.start and layers.start - 1 >= first_scored:
         features.append(trainer.readout_features(z, sumsq, n_train))  # the sender's last layer
-    for i in layers:
-        step = trainer.layer_step(i, z, n_pos, n_train, sumsq)
-        stats[i] += torch.stack([step.loss, step.g_pos, step.g_neg]).float()
-        z, sumsq = step.h, step.sumsq
-        if with_readout and i >= first_scored and (i < layers.stop - 1 or last_stage):
-            features.append(trainer.readout_features(z, sumsq, n_train))
+    z, sumsq = trainer.step_layers(layers, z, n_pos, n_train, sumsq, stats, features if with_readout else None,
+                                   score_last=last_stage)
     if last_stage:
         if with_readout:
             stats[-1, 0] += trainer.readout_update(torch.cat(features, dim=1), packet.y).float()

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from ff_mcp.gf3.splitmix import derive_seed
 
 from .device import AMP_CHOICES, autocast, resolve_device
-from .fused import StepResult, autograd_step, fused_step, fused_supported, readout_step
+from .fused import StepResult, autograd_step, fused_step, fused_supported, readout_step, takes_normalized_input
 from .labels import LabeledRows
 from .layers import OptimizerConfig
 from .negatives import BatchContext, make_contrast
@@ -172,6 +172,10 @@ class Trainer:
         # fixed for the trainer's life: decided once, not on every mini-batch
         self._shares_first_layer = (self._fused[0] and network.labels.mode != "none"
                                     and self.contrast.label_only())
+        # layers whose fused step scales its input rows before the matmul: the layer below hands
+        # them over already scaled (fused.takes_normalized_input)
+        self._normalized_input = [self._fused[i] and takes_normalized_input(layer, config.amp, self.device, i == 0)
+                                  for i, layer in enumerate(network.layers)]
         self._stopped = False
 
     def _build_readout_optimizer(self) -> torch.optim.Optimizer:
@@ -183,13 +187,38 @@ class Trainer:
     # ---- one step ---------------------------------------------------------------------------
 
     def layer_step(self, i: int, z: torch.Tensor | LabeledRows, n_pos: int, n_train: int,
-                   sumsq: torch.Tensor | None = None) -> StepResult:
+                   sumsq: torch.Tensor | None = None, normalized: torch.Tensor | None = None,
+                   normalize_output: str | None = None) -> StepResult:
         """Layer i's local step on detached input z: fused where the layer allows, else autograd.
-        ``sumsq`` (rows,): z's row sums of squares, when the layer below reported them."""
+        ``sumsq`` (rows,): z's row sums of squares, when the layer below reported them;
+        ``normalized``/``normalize_output``: see ``fused.fused_step``."""
         layer, opt = self.network.layers[i], self.optimizers[i]
         if self._fused[i]:
-            return fused_step(layer, opt, z, n_pos, n_train, self.config.amp, sumsq)
+            return fused_step(layer, opt, z, n_pos, n_train, self.config.amp, sumsq, normalized, normalize_output)
         return autograd_step(layer, opt, z, n_pos, n_train, autocast(self.device, self.config.amp))
+
+    def step_layers(self, layers: range, z: torch.Tensor | LabeledRows, n_pos: int, n_train: int,
+                    sumsq: torch.Tensor | None, stats: torch.Tensor | None, features: list[torch.Tensor] | None,
+                    score_last: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One local step of each layer in ``layers``, bottom up; returns the last layer's detached
+        activity and its row sums of squares (None after an autograd step). ``features``: where the
+        scored layers' normalised neutral rows go for the readout (the last layer's only with
+        ``score_last``). ``stats`` (L+1, 3): loss and goodness sums accumulate here."""
+        net = self.network
+        first_scored, norm = net.first_scored_layer, net.config.norm
+        normalized = None
+        for i in layers:
+            above = net.layers[i + 1].norm if i + 1 < layers.stop and self._normalized_input[i + 1] else None
+            step = self.layer_step(i, z, n_pos, n_train, sumsq, normalized, above)
+            if stats is not None:
+                stats[i].add_(step.metrics())
+            z, sumsq, normalized = step.h, step.sumsq, step.normalized
+            if features is not None and i >= first_scored and (score_last or i < layers.stop - 1):
+                if normalized is not None and above == norm:  # the same rows, scaled the same way
+                    features.append(normalized[n_train:])
+                else:
+                    features.append(self.readout_features(z, sumsq, n_train))
+        return z, sumsq
 
     @property
     def shares_first_layer(self) -> bool:
@@ -237,13 +266,7 @@ class Trainer:
                     z = net.layers[i](z)
                     if with_readout and i >= first_scored:
                         features.append(normalize(z[n_train:], net.config.norm))
-        for i in layers:
-            step = self.layer_step(i, z, n_pos, n_train, sumsq)
-            if stats is not None:
-                stats[i] += torch.stack([step.loss, step.g_pos, step.g_neg]).float()
-            z, sumsq = step.h, step.sumsq
-            if with_readout and i >= first_scored:
-                features.append(self.readout_features(z, sumsq, n_train))
+        self.step_layers(layers, z, n_pos, n_train, sumsq, stats, features if with_readout else None)
         if with_readout:
             readout_loss = self.readout_update(torch.cat(features, dim=1), y)
             if stats is not None:

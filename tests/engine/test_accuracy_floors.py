@@ -4,8 +4,6 @@ import json
 import subprocess
 import sys
 
-import pytest
-
 from ff_mcp.data import load_dataset
 from ff_mcp.engine import load_checkpoint
 from ff_mcp.training import TrainOptions, train_model

@@ -117,16 +117,42 @@ def test_contrasts_that_change_the_data_do_not_share_the_first_layer():
     assert not Shifted(labels).label_only()
 
 
-def test_closed_form_loss_gradients_equal_autograd():
+@pytest.mark.parametrize("name,n_pos", [("softplus", 6), ("softplus", 4), ("softplus", 9), ("symba", 6)])
+def test_closed_form_loss_gradients_equal_autograd(name, n_pos):
     logits = torch.randn(12, dtype=torch.float64)
-    for name in ("softplus", "symba"):
-        fn = get_loss(name)
-        loss, grad = loss_and_grad(fn, logits, 6)
+    fn = get_loss(name)
+    for _ in range(2):  # the second call reuses the cached sign vectors
+        loss, grad = loss_and_grad(fn, logits, n_pos)
         leaf = logits.clone().requires_grad_()
-        ref = fn(leaf[:6], leaf[6:])
+        ref = fn(leaf[:n_pos], leaf[n_pos:])
         ref.backward()
         assert loss.item() == pytest.approx(ref.item(), rel=1e-12)
         assert torch.allclose(grad, leaf.grad, atol=1e-12)
+
+
+def test_handing_the_next_layer_its_scaled_rows_changes_no_bits():
+    """A fused layer scales its output for the layer above while it is in cache (and the readout
+    reuses those rows); that must give bit for bit what the layer above computes on its own."""
+    from ff_mcp.engine import fused
+
+    if not fused._onednn_linear_available(torch.zeros(1, 1)):
+        pytest.skip("only the oneDNN forward takes scaled input rows")
+    states = []
+    for handoff in (True, False):
+        torch.manual_seed(0)
+        x, y = torch.rand(64, 40), torch.randint(0, 10, (64,))
+        net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(32, 24, 16)), seed=1)
+        trainer = Trainer(net, TrainConfig(epochs=2, batch_size=16, device="cpu", train_eval_rows=0,
+                                           optimizer=OptimizerConfig("sgd", 0.05, weight_decay=3e-4)))
+        assert trainer._normalized_input == [False, True, True]  # the shared first layer reads raw rows
+        if not handoff:
+            trainer._normalized_input = [False] * 3
+        history = trainer.fit(x, y).history
+        states.append((net.state_dict(), history))
+    (a, hist_a), (b, hist_b) = states
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    assert hist_a[-1]["readout_loss"] == hist_b[-1]["readout_loss"]
 
 
 def test_a_loss_without_a_closed_form_uses_autograd():
