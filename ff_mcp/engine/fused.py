@@ -177,6 +177,30 @@ def _mm(a: torch.Tensor, b: torch.Tensor, low: torch.dtype | None) -> torch.Tens
     return a @ b if low is None else (a.to(low) @ b.to(low)).float()
 
 
+def _accumulate_low(t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, low: torch.dtype, beta: float,
+                    alpha: float) -> None:
+    """t = beta * t + alpha * (a @ b), the product in ``low`` precision (autocast's arithmetic) and
+    read into t's fp32 without an fp32 copy of it."""
+    grad = a.to(low) @ b.to(low)
+    if not _LOW_ONE_PASS:
+        grad = grad.float()
+        t.mul_(beta).add_(grad, alpha=alpha) if beta else t.copy_(grad).mul_(alpha)
+        return
+    if beta == 0.0:
+        t.copy_(grad)
+        if alpha != 1.0:
+            t.mul_(alpha)
+    elif beta == 1.0:
+        t.add_(grad, alpha=alpha)
+    elif alpha == 1.0:
+        torch.add(grad, t, alpha=beta, out=t)  # grad + beta * t in one pass
+    else:
+        t.mul_(beta).add_(grad, alpha=alpha)
+
+
+_LOW_ONE_PASS = True
+
+
 @torch.no_grad()
 def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tensor | LabeledRows, n_pos: int,
                n_train: int, amp: str = "none", sumsq: torch.Tensor | None = None,
@@ -266,8 +290,7 @@ def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tenso
             if low is None:
                 t.addmm_(image_part.t(), base, beta=beta, alpha=alpha)
             else:
-                grad = _mm(image_part.t(), base, low)
-                t.mul_(beta).add_(grad, alpha=alpha) if beta else t.copy_(grad).mul_(alpha)
+                _accumulate_low(t, image_part.t(), base, low, beta, alpha)
             t[:, :k].add_(label_grad.t(), alpha=alpha * strength)
     else:
         x_train = z[:n_train]
@@ -276,8 +299,7 @@ def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tenso
             if low is None:
                 t.addmm_(upstream.t(), x_train, beta=beta, alpha=alpha)
             else:
-                grad = _mm(upstream.t(), x_train, low)
-                t.mul_(beta).add_(grad, alpha=alpha) if beta else t.copy_(grad).mul_(alpha)
+                _accumulate_low(t, upstream.t(), x_train, low, beta, alpha)
 
     # dL/db = sum_r dL/dpre_r = upstream^T (1 / s)
     if bias is None:
