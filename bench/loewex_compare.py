@@ -23,6 +23,7 @@ import argparse
 import importlib
 import json
 import statistics
+import subprocess
 import sys
 import time
 import types
@@ -116,22 +117,45 @@ def main_cli() -> int:
     parser.add_argument("--rest", type=float, default=20.0,
                         help="idle seconds before every timed run, so each starts in the same CPU power state")
     parser.add_argument("--results-dir", default="bench/results")
+    parser.add_argument("--in-process", action="store_true",
+                        help="time every run in this process (default: each run in a fresh subprocess)")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: time one run ("loewex" or an amp), print seconds
     args = parser.parse_args()
+    if args.one:
+        data = load_dataset("mnist", limit_train=args.rows)
+        if args.one == "loewex":
+            seconds = time_loewex(args.loewex_dir, data.x_train, data.y_train, args.epochs)
+        else:
+            seconds = time_ff_mcp(data.x_train, data.y_train, args.epochs, args.one)
+        print(f"SECONDS {seconds!r}")
+        return 0
     amps = args.amp.split(",")
     if not set(amps) <= {"none", "bf16"}:
         parser.error(f"--amp: each entry must be none or bf16, got {args.amp!r}")
     data = load_dataset("mnist", limit_train=args.rows)
     x, y = data.x_train, data.y_train
+
+    def timed(which: str) -> float:
+        if args.in_process:
+            if which == "loewex":
+                return time_loewex(args.loewex_dir, x, y, args.epochs)
+            return time_ff_mcp(x, y, args.epochs, which)
+        # a fresh process per run: neither side inherits the other's heap, threads or loaded modules
+        out = subprocess.run([sys.executable, __file__, "--one", which, "--loewex-dir", str(args.loewex_dir),
+                              "--rows", str(args.rows), "--epochs", str(args.epochs)],
+                             check=True, capture_output=True, text=True).stdout
+        return float(next(line for line in out.splitlines() if line.startswith("SECONDS ")).split()[1])
+
     # A shared cloud CPU slows down under sustained load, so the runs alternate
     # (loeweX, ff-mcp, loeweX, ff-mcp, ...) after the same rest, and medians are compared.
     theirs: list[float] = []
     ours: dict[str, list[float]] = {amp: [] for amp in amps}
     for _ in range(args.repeats):
         time.sleep(args.rest)
-        theirs.append(time_loewex(args.loewex_dir, x, y, args.epochs))
+        theirs.append(timed("loewex"))
         for amp in amps:
             time.sleep(args.rest)
-            ours[amp].append(time_ff_mcp(x, y, args.epochs, amp))
+            ours[amp].append(timed(amp))
     loewex_median = statistics.median(theirs)
     for amp in amps:
         ours_median = statistics.median(ours[amp])
@@ -145,7 +169,8 @@ def main_cli() -> int:
             "speedup": round(loewex_median / ours_median, 2),
             "ff_mcp_runs": [round(t, 2) for t in ours[amp]],
             "loewex_runs": [round(t, 2) for t in theirs],
-            "method": f"{args.repeats} alternating rounds, {args.rest:g} s rest before each run, medians",
+            "method": (f"{args.repeats} alternating rounds, {args.rest:g} s rest before each run, medians; "
+                       + ("one process" if args.in_process else "each run in a fresh process")),
             "loewex_commit": "da516f0",
         }
         tag = f"mnist-3x1000-e{args.epochs}" + ("" if amp == "none" else f"-{amp}")
