@@ -182,10 +182,6 @@ def _accumulate_low(t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, low: torc
     """t = beta * t + alpha * (a @ b), the product in ``low`` precision (autocast's arithmetic) and
     read into t's fp32 without an fp32 copy of it."""
     grad = a.to(low) @ b.to(low)
-    if not _LOW_ONE_PASS:
-        grad = grad.float()
-        t.mul_(beta).add_(grad, alpha=alpha) if beta else t.copy_(grad).mul_(alpha)
-        return
     if beta == 0.0:
         t.copy_(grad)
         if alpha != 1.0:
@@ -197,8 +193,6 @@ def _accumulate_low(t: torch.Tensor, a: torch.Tensor, b: torch.Tensor, low: torc
     else:
         t.mul_(beta).add_(grad, alpha=alpha)
 
-
-_LOW_ONE_PASS = True
 
 
 @torch.no_grad()
