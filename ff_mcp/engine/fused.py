@@ -60,7 +60,7 @@ class StepResult:
     g_pos: torch.Tensor  # () summed goodness measure of the positive rows
     g_neg: torch.Tensor  # () summed goodness measure of the negative rows
     sumsq: torch.Tensor | None = None  # (rows,) ||h_r||^2, the next layer's normalisation for free
-    normalized: torch.Tensor | None = None  # (rows, H) h times the next layer's input scale, when asked
+    normalized: torch.Tensor | None = None  # h scaled in place for the next layer, when asked (then h is it)
     packed: torch.Tensor | None = None  # (3,) loss, g_pos, g_neg in one tensor, when the step made one
 
     def metrics(self) -> torch.Tensor:
@@ -204,10 +204,12 @@ def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tenso
     are z's row sums of squares when the caller has them.
 
     ``normalized``: z times ``scale_from_sumsq(sumsq, D, layer.norm)``, when the layer below made
-    it (see ``normalize_output``); the oneDNN path then skips that pass. ``normalize_output``: the
-    norm of the layer that reads h: the step returns h times that layer's scale as
-    ``StepResult.normalized``, computed while h is still in cache (the same arithmetic the layer
-    above would do, so the same bits)."""
+    it (see ``normalize_output``); the step then reads only these rows (z may be them), and the
+    oneDNN path skips that pass. ``normalize_output``: the
+    norm of the layer that reads h: once h's own work is done, the step scales it in place by that
+    layer's input scale, while it is still in cache, and returns it as ``StepResult.normalized``
+    (and ``.h``): the same arithmetic the layer above would do, so the same bits, and no extra
+    (rows, H) tensor."""
     weight, bias, low = layer.weight, layer.bias, _LOW.get(amp)
     shared = isinstance(z, LabeledRows)
     if shared:
@@ -219,18 +221,19 @@ def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tenso
         column = torch.where(labels < 0, k, labels)  # (G*B,) index into the K + 1 codes
         code_sumsq = torch.where(labels < 0, strength**2 / k, strength**2).to(base.dtype)
         sumsq = code_sumsq.view(groups, batch).add_(torch.linalg.vector_norm(base, dim=1).square_()).view(-1)
-    elif sumsq is None and normalized is None:
-        sumsq = torch.linalg.vector_norm(z, dim=1).square_()
     onednn = not shared and low is None and _onednn_linear_available(z)
-    if onednn and normalized is not None:
-        scale = None
+    if normalized is not None:  # the layer below scaled the rows already: z's own values are not needed
+        z, scale = normalized, None
     else:
+        if sumsq is None:
+            sumsq = torch.linalg.vector_norm(z, dim=1).square_()
         scale = scale_from_sumsq(sumsq, layer.in_features, layer.norm)  # (rows, 1)
     # ---- forward: h = relu(scale * (x W^T) + b)
     if onednn:
         # oneDNN's fp32 GEMM with bias and ReLU fused: ~10 % faster than torch.mm (MKL) on these
         # shapes (bench/onednn_linear.py); it needs normalised rows, so the scale goes on the input.
-        z = normalized if normalized is not None else z * scale
+        if scale is not None:
+            z = z * scale
         h = torch.ops.mkldnn._linear_pointwise(z, weight, bias, "relu", [], "")
         scale = None  # z is normalised now: dL/dW = (dL/dpre)^T z
     else:
@@ -246,12 +249,12 @@ def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tenso
             pre.view(groups, batch, -1).add_(image)  # + the shared image part
         else:
             pre = _mm(z, weight.t(), low)
-        h = torch.addcmul(bias, pre, scale, out=pre) if bias is not None else pre.mul_(scale)
+        if scale is None:  # scaled rows (oneDNN switched off since the layer below scaled them)
+            h = pre.add_(bias) if bias is not None else pre
+        else:
+            h = torch.addcmul(bias, pre, scale, out=pre) if bias is not None else pre.mul_(scale)
         h.relu_()
     out_sumsq = torch.linalg.vector_norm(h, dim=1).square_()
-    h_normalized = None
-    if normalize_output is not None:  # the layer above's input, while h is in cache
-        h_normalized = h * scale_from_sumsq(out_sumsq, h.shape[1], normalize_output)
     # ---- loss on the goodness logits, its gradient in closed form where the loss has one
     a, sign = _goodness_scale(layer), layer.goodness_fn.sign
     measure = out_sumsq[:n_train] * a if a != 1.0 else out_sumsq[:n_train]
@@ -273,6 +276,9 @@ def fused_step(layer: FFLinear, optimizer: torch.optim.Optimizer, z: torch.Tenso
             upstream[:n_pos].addcmul_((h[:n_pos] > 0).to(h.dtype).mul_(row_scale.unsqueeze(1)), peer)
         else:  # relu_full_grad: it passes through them
             upstream[:n_pos].addr_(row_scale, peer)
+    h_normalized = None
+    if normalize_output is not None:  # the layer above's input, while h is in cache; h itself is done
+        h_normalized = h.mul_(scale_from_sumsq(out_sumsq, h.shape[1], normalize_output))
     # ---- weight gradient dL/dW = upstream^T x, written where the optimizer wants it
     if shared:
         image_part = upstream[:batch] + upstream[batch:]  # positives and negatives share their images

@@ -173,8 +173,10 @@ class Trainer:
         self._shares_first_layer = (self._fused[0] and network.labels.mode != "none"
                                     and self.contrast.label_only())
         # layers whose fused step scales its input rows before the matmul: the layer below hands
-        # them over already scaled (fused.takes_normalized_input)
-        self._normalized_input = [self._fused[i] and takes_normalized_input(layer, config.amp, self.device, i == 0)
+        # them over already scaled (fused.takes_normalized_input), and the readout reuses those rows,
+        # so only where the layer's norm is the readout's
+        self._normalized_input = [self._fused[i] and layer.norm == netcfg.norm
+                                  and takes_normalized_input(layer, config.amp, self.device, i == 0)
                                   for i, layer in enumerate(network.layers)]
         self._stopped = False
 
@@ -205,16 +207,17 @@ class Trainer:
         scored layers' normalised neutral rows go for the readout (the last layer's only with
         ``score_last``). ``stats`` (L+1, 3): loss and goodness sums accumulate here."""
         net = self.network
-        first_scored, norm = net.first_scored_layer, net.config.norm
+        first_scored = net.first_scored_layer
         normalized = None
         for i in layers:
             above = net.layers[i + 1].norm if i + 1 < layers.stop and self._normalized_input[i + 1] else None
             step = self.layer_step(i, z, n_pos, n_train, sumsq, normalized, above)
             if stats is not None:
                 stats[i].add_(step.metrics())
+            # after a hand-off, h is the scaled rows (fused_step scaled it in place)
             z, sumsq, normalized = step.h, step.sumsq, step.normalized
             if features is not None and i >= first_scored and (score_last or i < layers.stop - 1):
-                if normalized is not None and above == norm:  # the same rows, scaled the same way
+                if normalized is not None:  # the same rows, scaled the same way (above == norm)
                     features.append(normalized[n_train:])
                 else:
                     features.append(self.readout_features(z, sumsq, n_train))

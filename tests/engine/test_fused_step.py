@@ -176,3 +176,25 @@ def test_onednn_and_blas_forwards_train_the_same_weights(monkeypatch):
     assert not fused._onednn_linear_available(torch.zeros(1, 1))
     without = train(True)
     assert_same_training(with_onednn, without)
+
+
+def test_scaled_rows_still_train_right_when_onednn_is_switched_off_mid_run(monkeypatch):
+    """A trainer built while oneDNN was on hands layers scaled rows; if oneDNN is then disabled,
+    those layers take the torch.mm forward on the scaled rows and must train the same weights."""
+    from ff_mcp.engine import fused
+
+    if not fused._onednn_linear_available(torch.zeros(1, 1)):
+        pytest.skip("only the oneDNN forward takes scaled input rows")
+
+    def run(switch_off):
+        torch.manual_seed(0)
+        x, y = torch.rand(64, 40), torch.randint(0, 10, (64,))
+        net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(32, 24, 16)), seed=1)
+        trainer = Trainer(net, TrainConfig(epochs=2, batch_size=16, device="cpu", train_eval_rows=0,
+                                           optimizer=OptimizerConfig("sgd", 0.05, weight_decay=3e-4)))
+        assert trainer._normalized_input == [False, True, True]
+        if switch_off:
+            monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
+        return net, trainer.fit(x, y)
+
+    assert_same_training(run(False), run(True))
