@@ -326,7 +326,8 @@ def _optimize(optimizer: torch.optim.Optimizer, updates: list[tuple[torch.Tensor
         _sgd_step(optimizer, updates)
         return
     for param, accumulate in updates:
-        param.grad = torch.zeros_like(param)
+        # beta = 0: addmm_/addmv_/copy_ overwrite the target without reading it, so no zero fill
+        param.grad = torch.empty_like(param)
         accumulate(param.grad, 0.0)
     optimizer.step()
     optimizer.zero_grad(set_to_none=True)
