@@ -137,13 +137,17 @@ def train_stage(trainer: Trainer, layers: range, packet: StagePacket, stats: tor
     features = [packet.features] if with_readout and packet.features.shape[1] > 0 else []
     z = packet.z
     sumsq = None
-    if layers.start > 0 and trainer._fused[layers.start - 1]:
+    # the sender's last layer scaled its rows for this stage's first layer when it could: the
+    # single-process trainer hands them over the same way, so the bits agree
+    scaled = layers.start > 0 and trainer.hands_off(layers.start - 1)
+    if layers.start > 0 and trainer._fused[layers.start - 1] and not scaled:
         # what the sender's fused step reported: the same op on the same rows, so the same bits
         sumsq = torch.linalg.vector_norm(z, dim=1).square_()
     if with_readout and 0 < layers.start and layers.start - 1 >= first_scored:
-        features.append(trainer.readout_features(z, sumsq, n_train))  # the sender's last layer
+        # the sender's last layer
+        features.append(z[n_train:] if scaled else trainer.readout_features(z, sumsq, n_train))
     z, sumsq = trainer.step_layers(layers, z, n_pos, n_train, sumsq, stats, features if with_readout else None,
-                                   score_last=last_stage)
+                                   score_last=last_stage, scaled_input=scaled, scale_output=not last_stage)
     if last_stage:
         if with_readout:
             stats[-1, 0] += trainer.readout_update(torch.cat(features, dim=1), packet.y).float()

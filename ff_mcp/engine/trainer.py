@@ -201,16 +201,22 @@ class Trainer:
 
     def step_layers(self, layers: range, z: torch.Tensor | LabeledRows, n_pos: int, n_train: int,
                     sumsq: torch.Tensor | None, stats: torch.Tensor | None, features: list[torch.Tensor] | None,
-                    score_last: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+                    score_last: bool = True, scaled_input: bool = False,
+                    scale_output: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One local step of each layer in ``layers``, bottom up; returns the last layer's detached
         activity and its row sums of squares (None after an autograd step). ``features``: where the
         scored layers' normalised neutral rows go for the readout (the last layer's only with
-        ``score_last``). ``stats`` (L+1, 3): loss and goodness sums accumulate here."""
+        ``score_last``). ``stats`` (L+1, 3): loss and goodness sums accumulate here.
+
+        ``scaled_input``: z is already scaled for the first layer (``hands_off(layers.start - 1)``);
+        ``scale_output``: the last layer hands its rows to the layer above it scaled, when that
+        layer takes scaled rows (a pipeline stage boundary: the next stage then skips that work)."""
         net = self.network
         first_scored = net.first_scored_layer
-        normalized = None
+        normalized = z if scaled_input else None
         for i in layers:
-            above = net.layers[i + 1].norm if i + 1 < layers.stop and self._normalized_input[i + 1] else None
+            inside = i + 1 < layers.stop or (scale_output and i + 1 < len(net.layers))
+            above = net.layers[i + 1].norm if inside and self.hands_off(i) else None
             step = self.layer_step(i, z, n_pos, n_train, sumsq, normalized, above)
             if stats is not None:
                 stats[i].add_(step.metrics())
@@ -222,6 +228,10 @@ class Trainer:
                 else:
                     features.append(self.readout_features(z, sumsq, n_train))
         return z, sumsq
+
+    def hands_off(self, i: int) -> bool:
+        """Whether layer i's fused step can hand layer i + 1 its rows already scaled."""
+        return i + 1 < len(self._fused) and self._fused[i] and self._normalized_input[i + 1]
 
     @property
     def shares_first_layer(self) -> bool:
