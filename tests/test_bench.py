@@ -1,0 +1,29 @@
+"""The benchmark helpers: the roofline reference lists exactly the matmuls the train step runs."""
+
+import torch
+
+from ff_mcp.bench import ff_step_matmuls, flops_of, interleaved_roofline
+from ff_mcp.engine import NetworkConfig, OptimizerConfig, Trainer, TrainConfig, build_network
+
+
+def test_step_matmuls_of_the_shared_first_layer_leave_out_the_gathered_label_columns():
+    shared = ff_step_matmuls([784, 1000, 1000, 1000], 100, 10, readout=True, shared_first=True)
+    plain = ff_step_matmuls([784, 1000, 1000, 1000], 100, 10, readout=True)
+    # first layer: W.x once for the B images, and its weight gradient over B rows
+    assert shared[:2] == [(100, 784, 1000, 1), (1000, 100, 784, 1)]
+    assert plain[:2] == [(300, 784, 1000, 1), (1000, 200, 784, 1)]
+    assert shared[2:] == plain[2:]  # the other layers and the readout are the same
+    assert not any(k == 10 and m != 10 for m, k, n, _ in shared)  # no (rows, K, H) label products
+    assert flops_of(shared) == flops_of(plain) - 2 * (300 - 100) * 784 * 1000 - 2 * 1000 * (200 - 100) * 784
+
+
+def test_interleaved_roofline_times_both_sides_on_a_tiny_network():
+    net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(16, 16)), seed=0)
+    trainer = Trainer(net, TrainConfig(batch_size=8, device="cpu", optimizer=OptimizerConfig("sgd", 0.01)))
+    x, y = torch.rand(64, 40), torch.randint(0, 10, (64,))
+    mms = ff_step_matmuls([40, 16, 16], 8, 10, readout=True, shared_first=trainer.shares_first_layer)
+    before = [p.clone() for p in net.parameters()]
+    result = interleaved_roofline(trainer, x, y, mms, rounds=3, steps=2, rest=0.0)
+    assert len(result["fractions"]) == 3 and result["fraction"] in result["fractions"]
+    assert result["step_ms"] > 0 and result["mm_ms"] > 0
+    assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))  # the steps did train
