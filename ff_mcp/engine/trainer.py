@@ -175,8 +175,8 @@ class Trainer:
         # layers whose fused step scales its input rows before the matmul: the layer below hands
         # them over already scaled (fused.takes_normalized_input), and the readout reuses those rows,
         # so only where the layer's norm is the readout's
-        self._normalized_input = [self._fused[i] and layer.norm == netcfg.norm
-                                  and takes_normalized_input(layer, config.amp, self.device, i == 0)
+        self._normalized_input = [i > 0 and self._fused[i] and layer.norm == netcfg.norm
+                                  and takes_normalized_input(layer, config.amp, self.device)
                                   for i, layer in enumerate(network.layers)]
         self._stopped = False
 
