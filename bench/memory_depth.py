@@ -8,11 +8,19 @@ Each (method, depth) point runs in a fresh subprocess: MLP 784 -> depth x 1000, 
 - CUDA: torch.cuda.max_memory_allocated minus the allocation before the model is built.
 
 model state = parameters + optimizer state (+ gradients for backprop, which holds all of them at
-once; FF frees each layer's gradients right after its step). working memory = the rest:
-activations, autograd graphs, temporaries. The claim under test: FF's working memory stays flat
-in depth (one layer's graph at a time) while backprop's grows.
+once; FF frees each layer's gradients right after its step), measured as what the process still
+holds after the training steps (``held``: CUDA's allocated bytes, or RSS, minus the baseline).
+working memory = peak - held: activations, autograd graphs, temporaries. The claim under test:
+FF's working memory stays flat in depth (one layer's graph at a time) while backprop's grows.
+
+Each row also keeps the counted model state (the tensors' own bytes). CUDA's caching allocator
+holds model-state tensors in blocks up to 1 MiB larger than asked for when it serves them from
+cached free blocks, so on CUDA ``held`` exceeds the counted bytes by 0-16 MiB depending on the
+order of allocations; counting that slack as working memory made FF's working memory look like it
+grew with depth (30.7 -> 46.6 MiB) while peak - held is flat (30.7 -> 30.7).
 
     python bench/memory_depth.py [--depths 2,4,8,16,32] [--device cpu|cuda]
+    python bench/memory_depth.py --replot bench/results/memory-depth-cuda.json   # derive again, re-plot
 """
 
 from __future__ import annotations
@@ -73,7 +81,20 @@ def child(method: str, depth: int, width: int, batch: int, steps: int, device_na
         net = build_network(cfg, seed=0, device=device)
         trainer = Trainer(net, TrainConfig(epochs=1, batch_size=batch, optimizer=opt_cfg, device=device_name))
         gen = torch.Generator(device=device).manual_seed(0)
+        trace: list[tuple[float, float]] = []  # CUDA: (allocated, peak so far) MiB after each layer's step
+        if device.type == "cuda":
+            layer_step = trainer.layer_step
+
+            def traced(*a, **kw):
+                result = layer_step(*a, **kw)
+                torch.cuda.synchronize()
+                trace.append((round((torch.cuda.memory_allocated() - before) / 2**20, 2),
+                              round((torch.cuda.max_memory_allocated() - before) / 2**20, 2)))
+                return result
+
+            trainer.layer_step = traced
         for _ in range(steps):
+            trace.clear()  # keep the last step's
             trainer.train_step(x, y, torch.arange(batch, device=device), gen)
         params = sum(p.numel() * p.element_size() for p in net.parameters())
         grads = 0  # freed after each layer's step
@@ -96,9 +117,34 @@ def child(method: str, depth: int, width: int, batch: int, steps: int, device_na
     else:
         peak = peak_rss_bytes() - before
     model_state = params + grads + optim_state
-    return {"method": method, "depth": depth, "peak_bytes": peak, "model_state_bytes": model_state,
+    if device.type == "cuda":
+        held = torch.cuda.memory_allocated() - before
+    else:
+        held = rss_bytes() - before
+    extra = {"last_step_trace_mib": trace} if method == "ff" and trace else {}
+    return derive({"method": method, "depth": depth, "peak_bytes": peak, "model_state_bytes": model_state,
+                   "held_bytes": held, **extra,
             "params_bytes": params, "grads_bytes": grads, "optimizer_state_bytes": optim_state,
-            "working_bytes": peak - model_state}
+                   })
+
+
+def derive(row: dict) -> dict:
+    """The split of one measured row: working = peak - held (and, for reference, peak - counted state)."""
+    if "resident_after_bytes" in row:  # the name of held_bytes in rows recorded before 2026-11-27 19:00
+        row["held_bytes"] = row.pop("resident_after_bytes")
+    row["working_bytes"] = row["peak_bytes"] - row["held_bytes"]
+    row["peak_minus_counted_state_bytes"] = row["peak_bytes"] - row["model_state_bytes"]
+    return row
+
+
+def summary(rows: list[dict]) -> dict:
+    ff = {r["depth"]: r for r in rows if r["method"] == "ff"}
+    bp = {r["depth"]: r for r in rows if r["method"] == "bp"}
+    lo, hi = min(ff), max(ff)
+    return {
+        "ff_working_ratio_deepest_vs_shallowest": round(ff[hi]["working_bytes"] / ff[lo]["working_bytes"], 3),
+        "bp_working_ratio_deepest_vs_shallowest": round(bp[hi]["working_bytes"] / bp[lo]["working_bytes"], 3),
+    }
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -111,9 +157,9 @@ def plot(rows: list[dict], path: Path) -> None:
     for method, color in (("ff", "#D82626"), ("bp", "#2626D8")):
         pts = sorted((r for r in rows if r["method"] == method), key=lambda r: r["depth"])
         depths = [r["depth"] for r in pts]
-        axes[0].plot(depths, [r["model_state_bytes"] / 2**20 for r in pts], "o-", color=color, label=method.upper())
+        axes[0].plot(depths, [r["held_bytes"] / 2**20 for r in pts], "o-", color=color, label=method.upper())
         axes[1].plot(depths, [r["working_bytes"] / 2**20 for r in pts], "o-", color=color, label=method.upper())
-    for ax, title in zip(axes, ("model state (params + grads + optimizer)", "working memory (activations, graphs)")):
+    for ax, title in zip(axes, ("model state held (params + grads + optimizer)", "working memory (peak - held)")):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("depth (hidden layers of 1000)")
         ax.set_ylabel("MiB")
@@ -134,7 +180,18 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--results-dir", default=str(ROOT / "bench" / "results"))
     parser.add_argument("--child", nargs=2, metavar=("METHOD", "DEPTH"), help=argparse.SUPPRESS)
+    parser.add_argument("--replot", metavar="JSON", help="derive the split again from a results file's rows and re-plot")
     args = parser.parse_args()
+    if args.replot:
+        path = Path(args.replot)
+        doc = json.loads(path.read_text())
+        doc["rows"] = [derive(r) for r in doc["rows"]]
+        doc.update(summary(doc["rows"]))
+        doc["derived_again"] = f"python bench/memory_depth.py --replot {args.replot}"
+        path.write_text(json.dumps(doc, indent=2) + "\n")
+        plot(doc["rows"], path.with_suffix(".png"))
+        print(json.dumps(summary(doc["rows"])))
+        return 0
     if args.child:
         result = child(args.child[0], int(args.child[1]), args.width, args.batch, args.steps, args.device)
         print(json.dumps(result))
@@ -151,20 +208,15 @@ def main() -> int:
             rows.append(json.loads(out.strip().splitlines()[-1]))
             r = rows[-1]
             print(f"{method} depth {depth:>2}: peak {r['peak_bytes'] / 2**20:8.1f} MiB, model state "
-                  f"{r['model_state_bytes'] / 2**20:8.1f}, working {r['working_bytes'] / 2**20:8.1f}", file=sys.stderr)
+                  f"{r['model_state_bytes'] / 2**20:8.1f} counted, {r['held_bytes'] / 2**20:8.1f} held, "
+                  f"working {r['working_bytes'] / 2**20:8.1f}", file=sys.stderr)
     import torch
 
     from ff_mcp.bench import record, script_command
 
     out_dir = Path(args.results_dir)
-    ff = {r["depth"]: r for r in rows if r["method"] == "ff"}
-    bp = {r["depth"]: r for r in rows if r["method"] == "bp"}
-    lo, hi = min(ff), max(ff)
-    payload = {
-        "width": args.width, "batch": args.batch, "optimizer": "adam", "device": args.device, "rows": rows,
-        "ff_working_ratio_deepest_vs_shallowest": round(ff[hi]["working_bytes"] / ff[lo]["working_bytes"], 3),
-        "bp_working_ratio_deepest_vs_shallowest": round(bp[hi]["working_bytes"] / bp[lo]["working_bytes"], 3),
-    }
+    payload = {"width": args.width, "batch": args.batch, "optimizer": "adam", "device": args.device, "rows": rows,
+               **summary(rows)}
     record("memory", f"depth-{args.device}", payload, torch.device(args.device), out_dir, command=script_command())
     plot(rows, out_dir / f"memory-depth-{args.device}.png")
     print(json.dumps({k: v for k, v in payload.items() if k != "rows"}))

@@ -140,6 +140,7 @@ def interleaved_roofline(trainer, x: torch.Tensor, y: torch.Tensor, mms: list[tu
     mats = [(torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype), c)
             for m, k, n, c in mms]
     cursor = 0
+    graphed = trainer._graphed_step(x, y) if trainer._use_graph else None  # the step as training runs it
 
     def train(n: int) -> float:
         nonlocal cursor
@@ -150,7 +151,10 @@ def interleaved_roofline(trainer, x: torch.Tensor, y: torch.Tensor, mms: list[tu
                 cursor = 0
             index = order[cursor : cursor + bs]
             cursor += bs
-            trainer.train_step(x[index], y[index], index, gen)
+            if graphed is not None:
+                graphed.step(index, gen)
+            else:
+                trainer.train_step(x[index], y[index], index, gen)
         _sync(device)
         return time.perf_counter() - started
 
@@ -202,7 +206,7 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
     options = TrainOptions(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                            lr=args.lr, device=args.device, seed=0, eval_every=10**6, fused=args.fused, amp=args.amp,
                            weight_decay=3e-4 if args.optimizer == "sgd" else 0.0,
-                           fused_step=not args.no_fused_step)
+                           fused_step=not args.no_fused_step, cuda_graph=args.cuda_graph)
     options = TrainOptions(**{**options.__dict__, "extra": {}})
     trained = train_model(data, options)
     device = torch.device(trained.result.device)
@@ -237,6 +241,7 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
         "epoch_roofline_fraction": round(achieved / roofline, 3),
         "step_roofline": step_roofline,
         "fused_step": trained.train_config.fused_step,
+        "cuda_graph": trained.train_config.cuda_graph,
         "shared_first_layer": shared,
         "step_matmuls": [list(m) for m in mms],
         "bp_epoch_seconds": round(bp_epoch_seconds, 3),
@@ -295,7 +300,7 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for d in thr:
             lines.append(f"| {d['tag']} | {d['dataset']} | {'x'.join(map(str, d['hidden']))} | {d['batch_size']} | "
-                         f"{d['optimizer']} | {d.get('amp', 'none')} | {d['epoch_seconds']} | {d['samples_per_second']} | "
+                         f"{d['optimizer']} | {d.get('amp', 'none')}{', CUDA graph' if d.get('cuda_graph') else ''} | {d['epoch_seconds']} | {d['samples_per_second']} | "
                          f"{d['achieved_gflops']} | {d['mm_gflops_same_shapes']} | {d['roofline_fraction']}"
                          f"{' / ' + str(d['roofline_fraction_best']) if 'roofline_fraction_best' in d else ''} | "
                          f"{d.get('epoch_roofline_fraction', '')} | "
@@ -305,14 +310,15 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
     acc = [d for d in docs if d.get("kind") == "accuracy"]
     if acc:
         lines += ["## Accuracy: FF beside backprop (same architecture, optimizer, batch, epochs)", "",
-                  "| tag | data | hidden | epochs | FF test error | BP test error | FF train s | BP train s | device | date | command |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| tag | data | hidden | epochs | FF test error | BP test error | FF train s | FF epochs/s | BP train s | device | date | command |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for d in acc:
             ff, bp = d["ff"], d.get("bp") or {}
             bp_err = f"{100 * bp['test_error']:.2f} %" if bp else "not run"
             bp_s = bp.get("train_seconds", "")
             lines.append(f"| {d['tag']} | {d['dataset']} | {'x'.join(map(str, d['options']['hidden']))} | {ff['epochs']} | "
-                         f"{100 * ff['test_error']:.2f} % | {bp_err} | {ff['train_seconds']} | {bp_s} | {_dev(d)} | "
+                         f"{100 * ff['test_error']:.2f} % | {bp_err} | {ff['train_seconds']} | "
+                         f"{ff['epochs'] / ff['train_seconds']:.3g} | {bp_s} | {_dev(d)} | "
                          f"{d['date']} | `{d['command']}` |")
         lines.append("")
     other = sorted({d.get("kind") for d in docs} - {"throughput", "accuracy"})
@@ -351,6 +357,7 @@ def add_parser(sub) -> None:
     thr.add_argument("--fused", action="store_true", default=None)
     thr.add_argument("--no-fused-step", action="store_true", help="autograd step on every layer (ablation)")
     thr.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    thr.add_argument("--cuda-graph", action="store_true", help="CUDA: replay each step as a captured CUDA graph")
     thr.add_argument("--device", default="auto")
     thr.add_argument("--limit-train", type=int, default=None)
     thr.add_argument("--tag", default=None)

@@ -58,6 +58,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
+    p.add_argument("--cuda-graph", action="store_true",
+                   help="CUDA: capture each full mini-batch's training step as a CUDA graph and replay it")
     p.add_argument("--eval-every", type=int, default=1, help="epochs between test evaluations")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training rows")
     p.add_argument("--limit-test", type=int, default=None, help="use only the first N test rows")
@@ -77,7 +79,7 @@ def options_from_args(args: argparse.Namespace):
         label_strength=args.label_strength,
         norm=args.norm, activation=args.activation, peer_norm=args.peer_norm, readout=not args.no_readout,
         skip_first_layer=not args.include_first_layer, predict_method=args.predict_method, seed=args.seed,
-        device=args.device, amp=args.amp, eval_every=args.eval_every,
+        device=args.device, amp=args.amp, cuda_graph=args.cuda_graph, eval_every=args.eval_every,
         readout_lr=args.readout_lr, readout_weight_decay=args.readout_weight_decay,
         pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages,
     )
@@ -219,15 +221,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench.add_parser(sub)
 
-    for module in ("ff_mcp.demo", "ff_mcp.server.cli", "ff_mcp.clojure.cli"):
+    for module, commands in _OPTIONAL_COMMANDS.items():
         try:
             mod = __import__(module, fromlist=["add_parser"])
+            mod.add_parser(sub)
         except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue  # that part of ff-mcp is not installed in this tree
-            raise
-        mod.add_parser(sub)
+            if not exc.name or exc.name.split(".")[0] == "ff_mcp" and not module.startswith(exc.name):
+                raise  # a broken ff-mcp, not a missing part or package
+            # That part of ff-mcp, or a package it needs (mcp for the server), is not installed:
+            # the engine, training and bench commands still work, and its commands say what is missing.
+            for name in commands:
+                if name not in sub.choices:
+                    p = sub.add_parser(name, help=f"(unavailable: needs the {exc.name.split('.')[0]!r} module)")
+                    p.set_defaults(func=_missing(name, exc.name.split(".")[0]))
     return parser
+
+
+# subcommands whose modules need more than the engine (the MCP SDK, the JVM bridge)
+_OPTIONAL_COMMANDS = {"ff_mcp.demo": ("demo",), "ff_mcp.server.cli": ("serve",), "ff_mcp.clojure.cli": ("repl",)}
+
+
+def _missing(command: str, module: str):
+    def fail(args: argparse.Namespace) -> int:
+        print(f"ff-mcp {command} needs the Python module {module!r}, which is not installed here "
+              f"(pip install 'ff-mcp' installs it with its dependencies)", file=sys.stderr)
+        return 2
+
+    return fail
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -61,6 +61,7 @@ class TrainOptions:
     cooldown: bool = True
     fused: bool | None = None  # torch's fused optimizer kernel (None: where available)
     fused_step: bool = True  # closed-form FF step where the layer allows (engine/fused.py)
+    cuda_graph: bool = False  # CUDA: replay each full mini-batch's step as a captured graph (engine/graphed.py)
     pipeline: bool = False  # one thread per stage, or one rank per stage under torchrun (docs/SCALING.md)
     pipeline_stages: int | None = None  # None: one per rank under torchrun, else 2
     extra: dict[str, Any] = field(default_factory=dict)
@@ -104,6 +105,7 @@ class TrainOptions:
             predict_method=self.predict_method if self.label_mode != "none" else "readout",
             eval_every=self.eval_every,
             fused_step=self.fused_step,
+            cuda_graph=self.cuda_graph,
             readout_lr=self.readout_lr,
             readout_weight_decay=self.readout_weight_decay,
         )

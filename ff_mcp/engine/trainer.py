@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from ff_mcp.gf3.splitmix import derive_seed
 
 from .device import AMP_CHOICES, autocast, resolve_device
+from .graphed import GraphedStep, cuda_graph, graph_problems
 from .fused import StepResult, autograd_step, fused_step, fused_supported, readout_step, takes_normalized_input
 from .labels import LabeledRows
 from .layers import OptimizerConfig
@@ -51,6 +52,7 @@ class TrainConfig:
     eval_every: int = 1  # epochs between test evaluations (the last epoch is always evaluated)
     train_eval_rows: int = 2000  # training rows scored for train_accuracy (0 = skip)
     fused_step: bool = True  # closed-form gradients where the layer allows (engine/fused.py); False: autograd
+    cuda_graph: bool = False  # CUDA only: capture each full mini-batch's step as a CUDA graph and replay it
 
     def __post_init__(self) -> None:
         if not (1 <= self.epochs <= 100_000):
@@ -179,6 +181,15 @@ class Trainer:
                                   and takes_normalized_input(layer, config.amp, self.device)
                                   for i, layer in enumerate(network.layers)]
         self._stopped = False
+        self._graphed: GraphedStep | None = None
+        self._use_graph = config.cuda_graph
+        self._graph_factory = cuda_graph
+        if config.cuda_graph:
+            problems = graph_problems(self)
+            if type(self)._run_epoch is not Trainer._run_epoch:
+                problems.append("the single-process Trainer (pipelined and distributed training run their own loop)")
+            if problems:
+                raise ValueError("cuda_graph needs " + "; ".join(problems))
 
     def _build_readout_optimizer(self) -> torch.optim.Optimizer:
         opt = self.config.optimizer
@@ -238,14 +249,20 @@ class Trainer:
         """True when the fused first layer gets ``LabeledRows`` (W.x shared between label variants)."""
         return self._shares_first_layer
 
-    def embed_rows(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, generator: torch.Generator,
-                   with_readout: bool, share: bool) -> tuple[torch.Tensor | LabeledRows, int, int]:
+    def embed_rows(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, generator: torch.Generator | None,
+                   with_readout: bool, share: bool, negative_labels: torch.Tensor | None = None,
+                   ) -> tuple[torch.Tensor | LabeledRows, int, int]:
         """Positive, negative and (with the readout) neutral-label rows of one mini-batch, stacked:
         (rows, n_pos, n_train). With ``share`` and a contrast whose negatives only change the label,
-        the rows come as ``LabeledRows`` (one copy of the images, one label code per row)."""
+        the rows come as ``LabeledRows`` (one copy of the images, one label code per row).
+        ``negative_labels``: the contrast's ``negative_labels`` for this batch, drawn already (the
+        CUDA-graph step draws them outside the graph); only with ``share``."""
         labels, batch = self.network.labels, BatchContext(x, y, index, generator)
+        if negative_labels is not None and not (share and self.shares_first_layer):
+            raise ValueError("negative_labels are only taken where the first layer shares W.x (label-only negatives)")
         if share and self.shares_first_layer:
-            groups = [y, self.contrast.negative_labels(batch)]
+            negatives = negative_labels if negative_labels is not None else self.contrast.negative_labels(batch)
+            groups = [y, negatives]
             if with_readout:
                 groups.append(torch.full_like(y, LabeledRows.NEUTRAL))
             base = labels.embed(x, x.new_zeros(x.shape[0], labels.num_classes))
@@ -255,13 +272,15 @@ class Trainer:
         parts = [x_pos, x_neg, labels.embed_neutral(x)] if with_readout else [x_pos, x_neg]
         return torch.cat(parts), x_pos.shape[0], x_pos.shape[0] + x_neg.shape[0]
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, generator: torch.Generator,
-                   layers: range | None = None, stats: torch.Tensor | None = None) -> None:
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, generator: torch.Generator | None,
+                   layers: range | None = None, stats: torch.Tensor | None = None,
+                   negative_labels: torch.Tensor | None = None) -> None:
         """One mini-batch: every layer in ``layers`` takes one local step on detached input.
 
         Each layer's graph is freed before the next layer runs, so training holds one layer's
         autograd graph at a time; gradients are dropped (set_to_none) right after each step.
         ``stats`` (L, 3) accumulates loss, summed positive goodness and summed negative goodness.
+        ``negative_labels``: see ``embed_rows`` (then ``generator`` is not used).
         """
         net = self.network
         layers = range(len(net.layers)) if layers is None else layers
@@ -269,7 +288,7 @@ class Trainer:
         # Positive, negative and (for the readout) neutral-label rows share one matmul per layer;
         # the first layer, when it trains, shares W.x between rows that differ only in the label.
         z, n_pos, n_train = self.embed_rows(x, y, index, generator, with_readout,
-                                            share=layers.start == 0 and self._fused[0])
+                                            share=layers.start == 0 and self._fused[0], negative_labels=negative_labels)
         first_scored = net.first_scored_layer
         features = []
         sumsq = None
@@ -364,17 +383,32 @@ class Trainer:
         order = torch.randperm(n, generator=shuffle_gen).to(self.device)
         steps = math.ceil(n / bs)
         rows = 0
-        for step in range(steps):
-            index = order[step * bs : (step + 1) * bs]
-            self.train_step(x[index], y[index], index, negative_gen, layers, stats)
-            rows += index.shape[0]
-            for cb in self.callbacks:
-                if hasattr(cb, "on_batch_end"):
-                    cb.on_batch_end(epoch, step + 1, steps)
-            if self.should_stop():
-                self._stopped = True
-                return rows, step + 1
-        return rows, steps
+        graphed = self._graphed_step(x, y) if self._use_graph else None
+        try:
+            for step in range(steps):
+                index = order[step * bs : (step + 1) * bs]
+                if graphed is not None and index.shape[0] == bs:
+                    graphed.step(index, negative_gen)
+                else:  # a short last batch runs eagerly (a graph has fixed shapes)
+                    self.train_step(x[index], y[index], index, negative_gen, layers, stats)
+                rows += index.shape[0]
+                for cb in self.callbacks:
+                    if hasattr(cb, "on_batch_end"):
+                        cb.on_batch_end(epoch, step + 1, steps)
+                if self.should_stop():
+                    self._stopped = True
+                    return rows, step + 1
+            return rows, steps
+        finally:
+            if graphed is not None:
+                graphed.flush_stats(stats)  # the graph's statistics accumulate in its own buffer
+
+    def _graphed_step(self, x: torch.Tensor, y: torch.Tensor) -> GraphedStep:
+        """The CUDA-graph step for this training set (kept across epochs: same data, same buffers)."""
+        graphed = self._graphed
+        if graphed is None or graphed.x_train is not x or graphed.y_train is not y:
+            graphed = self._graphed = GraphedStep(self, x, y, self._graph_factory)
+        return graphed
 
     @torch.no_grad()
     def _hard_negative_probs(self, x_train: torch.Tensor) -> torch.Tensor:
