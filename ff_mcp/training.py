@@ -132,6 +132,7 @@ class TrainedModel:
             "samples_per_second": round(self.result.samples_per_second, 1),
             "device": self.result.device,
             "model_path": str(self.path) if self.path else None,
+            **({"cuda_graph": self.result.cuda_graph} if self.result.cuda_graph is not None else {}),
         }
 
 

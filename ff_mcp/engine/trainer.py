@@ -108,6 +108,7 @@ class TrainResult:
     train_seconds: float
     samples_seen: int  # positive rows processed by training steps
     device: str
+    cuda_graph: dict[str, Any] | None = None  # with TrainConfig.cuda_graph: captures, eager steps, error
 
     @property
     def final(self) -> dict[str, Any]:
@@ -354,29 +355,38 @@ class Trainer:
         train_seconds, samples = 0.0, 0
         total_epochs = cfg.epochs * len(phases)
         net.train()
-        for phase_index, layers in enumerate(phases):
-            for epoch in range(cfg.epochs):
-                global_epoch = phase_index * cfg.epochs + epoch + 1
-                started = time.perf_counter()
-                self._set_lr(epoch, cfg.epochs, layers)
-                if cfg.negatives == "hard" and (epoch > 0 or phase_index > 0):
-                    self.contrast.prepare_epoch(self._hard_negative_probs, x_train)
-                stats = torch.zeros(n_layers + 1, 3, device=self.device)
-                rows, steps = self._run_epoch(x_train, y_train, layers, shuffle_gen, negative_gen, stats, global_epoch)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize(self.device)
-                train_seconds += time.perf_counter() - started
-                samples += rows
-                metrics = self._epoch_metrics(global_epoch, total_epochs, layers, stats, rows, steps,
-                                              x_train, y_train, x_test, y_test)
-                metrics["train_seconds"] = round(train_seconds, 4)
-                history.append(metrics)
-                for cb in self.callbacks:
-                    if hasattr(cb, "on_epoch_end"):
-                        cb.on_epoch_end(metrics)
-                if self._stopped:
-                    return TrainResult("cancelled", history, train_seconds, samples, str(self.device))
-        return TrainResult("done", history, train_seconds, samples, str(self.device))
+        try:
+            for phase_index, layers in enumerate(phases):
+                for epoch in range(cfg.epochs):
+                    global_epoch = phase_index * cfg.epochs + epoch + 1
+                    started = time.perf_counter()
+                    self._set_lr(epoch, cfg.epochs, layers)
+                    if cfg.negatives == "hard" and (epoch > 0 or phase_index > 0):
+                        self.contrast.prepare_epoch(self._hard_negative_probs, x_train)
+                    stats = torch.zeros(n_layers + 1, 3, device=self.device)
+                    rows, steps = self._run_epoch(x_train, y_train, layers, shuffle_gen, negative_gen, stats, global_epoch)
+                    if self.device.type == "cuda":
+                        torch.cuda.synchronize(self.device)
+                    train_seconds += time.perf_counter() - started
+                    samples += rows
+                    metrics = self._epoch_metrics(global_epoch, total_epochs, layers, stats, rows, steps,
+                                                  x_train, y_train, x_test, y_test)
+                    metrics["train_seconds"] = round(train_seconds, 4)
+                    history.append(metrics)
+                    for cb in self.callbacks:
+                        if hasattr(cb, "on_epoch_end"):
+                            cb.on_epoch_end(metrics)
+                    if self._stopped:
+                        return self._result("cancelled", history, train_seconds, samples)
+            return self._result("done", history, train_seconds, samples)
+        finally:
+            self._graphed = None  # the graph's memory pool and its hold on the training set go back
+
+    def _result(self, state: str, history: list[dict[str, Any]], train_seconds: float, samples: int) -> TrainResult:
+        graphed = self._graphed
+        report = None if graphed is None else {"captures": graphed.captures, "eager_warmup_steps": graphed.eager_steps,
+                                               "error": graphed.error}
+        return TrainResult(state, history, train_seconds, samples, str(self.device), report)
 
     def _run_epoch(self, x, y, layers, shuffle_gen, negative_gen, stats, epoch) -> tuple[int, int]:
         n, bs = x.shape[0], self.config.batch_size

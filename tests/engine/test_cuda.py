@@ -126,8 +126,8 @@ def test_the_cuda_graph_step_trains_the_eager_weights(digits, case):
     opt_kw, train_kw = GRAPH_CASES[case]
     net_kw = {"peer_norm": 0.03} if "peer" in case else None
     eager_net, eager, _ = fit_digits(digits, opt_kw, train_kw, False, net_kw)
-    graph_net, graphed, trainer = fit_digits(digits, opt_kw, train_kw, True, net_kw)
-    assert trainer._graphed.error is None and trainer._graphed.captures >= 1  # it did replay graphs
+    graph_net, graphed, _ = fit_digits(digits, opt_kw, train_kw, True, net_kw)
+    assert graphed.cuda_graph["error"] is None and graphed.cuda_graph["captures"] >= 1  # it did replay graphs
     assert_close_weights(eager_net, graph_net, atol=5e-4, rtol=1e-3)
     for he, hg in zip(eager.history, graphed.history):
         assert hg["loss"] == pytest.approx(he["loss"], rel=1e-3)
@@ -136,8 +136,8 @@ def test_the_cuda_graph_step_trains_the_eager_weights(digits, case):
 
 
 def test_the_cuda_graph_step_in_bf16_learns_digits(digits):
-    net, result, trainer = fit_digits(digits, {"name": "adam", "lr": 5e-3}, {"epochs": 15, "amp": "bf16",
-                                                                            "predict_method": "readout"}, True)
-    assert trainer._graphed.error is None, trainer._graphed.error
-    assert trainer._graphed.captures >= 1
+    net, result, _ = fit_digits(digits, {"name": "adam", "lr": 5e-3}, {"epochs": 15, "amp": "bf16",
+                                                                      "predict_method": "readout"}, True)
+    assert result.cuda_graph["error"] is None, result.cuda_graph["error"]
+    assert result.cuda_graph["captures"] >= 1
     assert result.final["test_accuracy"] > 0.9

@@ -66,8 +66,9 @@ def test_graphed_steps_train_the_eager_weights_and_statistics(digits, case):
     factors = [2.0 * (1 + epochs - e) / epochs if cfg.get("cooldown", True) and e > epochs // 2 else 1.0
                for e in range(epochs)]
     lr_changes = sum(a != b for a, b in zip(factors, factors[1:]))
-    assert StandInGraph.captured == trainer._graphed.captures == 1 + lr_changes
-    assert trainer._graphed.eager_steps == GraphedStep.WARMUP
+    assert StandInGraph.captured == graphed.cuda_graph["captures"] == 1 + lr_changes
+    assert graphed.cuda_graph == {"captures": 1 + lr_changes, "eager_warmup_steps": GraphedStep.WARMUP, "error": None}
+    assert trainer._graphed is None  # released with its memory once fit returns
 
 
 def test_short_last_batches_run_eagerly_beside_the_graph(digits):
@@ -114,9 +115,9 @@ def test_a_failed_capture_leaves_the_run_eager_and_says_why(digits, caplog):
     trainer = Trainer(net, TrainConfig(device="cpu", seed=9, train_eval_rows=0, **CASES["adam, no cooldown"]))
     trainer._use_graph, trainer._graph_factory = True, refused
     with caplog.at_level("WARNING", logger="ff_mcp.engine.graphed"):
-        trainer.fit(digits.x_train, digits.y_train)
-    assert trainer._graphed.error == "CUDA error: operation not permitted when stream is capturing"
-    assert trainer._graphed.captures == 0
+        result = trainer.fit(digits.x_train, digits.y_train)
+    assert result.cuda_graph["error"] == "CUDA error: operation not permitted when stream is capturing"
+    assert result.cuda_graph["captures"] == 0
     assert "runs eagerly from here on" in caplog.text
     se, sg = eager_net.state_dict(), net.state_dict()
     assert all(torch.equal(se[k], sg[k]) for k in se)  # the step that failed to capture ran, once
