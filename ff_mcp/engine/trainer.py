@@ -19,8 +19,8 @@ import torch.nn.functional as F
 from ff_mcp.gf3.splitmix import derive_seed
 
 from .device import AMP_CHOICES, autocast, resolve_device
-from .graphed import GraphedStep, cuda_graph, graph_problems
 from .fused import StepResult, autograd_step, fused_step, fused_supported, readout_step, takes_normalized_input
+from .graphed import GraphedStep, cuda_graph, graph_problems
 from .labels import LabeledRows
 from .layers import OptimizerConfig
 from .negatives import BatchContext, make_contrast
