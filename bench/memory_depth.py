@@ -130,8 +130,6 @@ def child(method: str, depth: int, width: int, batch: int, steps: int, device_na
 
 def derive(row: dict) -> dict:
     """The split of one measured row: working = peak - held (and, for reference, peak - counted state)."""
-    if "resident_after_bytes" in row:  # the name of held_bytes in rows recorded before 2026-11-27 19:00
-        row["held_bytes"] = row.pop("resident_after_bytes")
     row["working_bytes"] = row["peak_bytes"] - row["held_bytes"]
     row["peak_minus_counted_state_bytes"] = row["peak_bytes"] - row["model_state_bytes"]
     return row

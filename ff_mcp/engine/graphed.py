@@ -73,10 +73,14 @@ def graph_problems(trainer) -> list[str]:
                         "goodness)")
     elif not trainer.shares_first_layer:
         problems.append(f"negatives that only change the label ('wrong_label' or 'hard'), got {trainer.config.negatives!r}")
-    optimizers = [*trainer.optimizers, *([trainer.readout_optimizer] if trainer.readout_optimizer else [])]
-    if any(isinstance(opt, torch.optim.Adam) and not opt.param_groups[0].get("fused") for opt in optimizers):
+    if any(isinstance(opt, torch.optim.Adam) and not opt.param_groups[0].get("fused") for opt in _optimizers(trainer)):
         problems.append("the fused Adam (optimizer fused=None or True)")
     return problems
+
+
+def _optimizers(trainer) -> list[torch.optim.Optimizer]:
+    """Every optimizer a training step uses: one per layer, then the readout's if there is one."""
+    return [*trainer.optimizers, *([trainer.readout_optimizer] if trainer.readout_optimizer else [])]
 
 
 class GraphedStep:
@@ -93,7 +97,7 @@ class GraphedStep:
         self.index = torch.empty(batch, dtype=torch.long, device=device)
         self.negatives = torch.empty(batch, dtype=torch.long, device=device)
         self.stats = torch.zeros(len(trainer.network.layers) + 1, 3, device=device)
-        self.optimizers = [*trainer.optimizers, *([trainer.readout_optimizer] if trainer.readout_optimizer else [])]
+        self.optimizers = _optimizers(trainer)
         self.graph_factory = graph_factory
         self.graph: Any = None
         self.key: tuple | None = None
