@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 # A CPU build of torch; set TORCH_SPEC="torch" (or pre-install CUDA torch in $(VENV)) to keep a GPU build.
 TORCH_SPEC ?= torch==2.13.0
-DEB_PACKAGES := default-jre-headless clojure libdata-json-clojure
+DEB_PACKAGES := default-jre-headless clojure libdata-json-clojure g++
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
 .PHONY: demo test setup deb clean bench-throughput bench-accuracy conformance
@@ -31,9 +31,11 @@ $(VENV)/.deps: pyproject.toml $(VENV)/.torch
 	$(BIN)/pip install -q -e ".[test]"
 	touch $@
 
-# The JVM, Debian's Clojure and data.json for the Clojure tests; installed only when missing.
+# The JVM, Debian's Clojure and data.json for the Clojure tests, g++ for the compiled step's tests;
+# installed only when missing.
 deb:
-	@if ! command -v java >/dev/null || ! command -v clojure >/dev/null || [ ! -f /usr/share/java/data.json.jar ]; then \
+	@if ! command -v java >/dev/null || ! command -v clojure >/dev/null || [ ! -f /usr/share/java/data.json.jar ] \
+		|| ! command -v g++ >/dev/null; then \
 		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(DEB_PACKAGES); \
 	fi
 

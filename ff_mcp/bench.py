@@ -206,7 +206,8 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
     options = TrainOptions(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                            lr=args.lr, device=args.device, seed=0, eval_every=10**6, fused=args.fused, amp=args.amp,
                            weight_decay=3e-4 if args.optimizer == "sgd" else 0.0,
-                           fused_step=not args.no_fused_step, cuda_graph=args.cuda_graph)
+                           fused_step=not args.no_fused_step, cuda_graph=args.cuda_graph,
+                           native_step=args.native_step)
     options = TrainOptions(**{**options.__dict__, "extra": {}})
     trained = train_model(data, options)
     device = torch.device(trained.result.device)
@@ -242,6 +243,7 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
         "step_roofline": step_roofline,
         "fused_step": trained.train_config.fused_step,
         "cuda_graph": trained.train_config.cuda_graph,
+        "native_step": trained.train_config.native_step,
         "shared_first_layer": shared,
         "step_matmuls": [list(m) for m in mms],
         "bp_epoch_seconds": round(bp_epoch_seconds, 3),
@@ -300,7 +302,7 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for d in thr:
             lines.append(f"| {d['tag']} | {d['dataset']} | {'x'.join(map(str, d['hidden']))} | {d['batch_size']} | "
-                         f"{d['optimizer']} | {d.get('amp', 'none')}{', CUDA graph' if d.get('cuda_graph') else ''} | {d['epoch_seconds']} | {d['samples_per_second']} | "
+                         f"{d['optimizer']} | {d.get('amp', 'none')}{', CUDA graph' if d.get('cuda_graph') else ''}{', native step' if d.get('native_step') else ''} | {d['epoch_seconds']} | {d['samples_per_second']} | "
                          f"{d['achieved_gflops']} | {d['mm_gflops_same_shapes']} | {d['roofline_fraction']}"
                          f"{' / ' + str(d['roofline_fraction_best']) if 'roofline_fraction_best' in d else ''} | "
                          f"{d.get('epoch_roofline_fraction', '')} | "
@@ -358,6 +360,7 @@ def add_parser(sub) -> None:
     thr.add_argument("--no-fused-step", action="store_true", help="autograd step on every layer (ablation)")
     thr.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     thr.add_argument("--cuda-graph", action="store_true", help="CUDA: replay each step as a captured CUDA graph")
+    thr.add_argument("--native-step", action="store_true", help="CPU fp32: the compiled C++ step (engine/native.py)")
     thr.add_argument("--device", default="auto")
     thr.add_argument("--limit-train", type=int, default=None)
     thr.add_argument("--tag", default=None)

@@ -60,6 +60,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     p.add_argument("--cuda-graph", action="store_true",
                    help="CUDA: capture each full mini-batch's training step as a CUDA graph and replay it")
+    p.add_argument("--native-step", action="store_true",
+                   help="CPU fp32 with SGD: run each mini-batch through the compiled C++ step (needs g++ and ninja; "
+                        "built once, ~30 s)")
     p.add_argument("--eval-every", type=int, default=1, help="epochs between test evaluations")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training rows")
     p.add_argument("--limit-test", type=int, default=None, help="use only the first N test rows")
@@ -79,7 +82,7 @@ def options_from_args(args: argparse.Namespace):
         label_strength=args.label_strength,
         norm=args.norm, activation=args.activation, peer_norm=args.peer_norm, readout=not args.no_readout,
         skip_first_layer=not args.include_first_layer, predict_method=args.predict_method, seed=args.seed,
-        device=args.device, amp=args.amp, cuda_graph=args.cuda_graph, eval_every=args.eval_every,
+        device=args.device, amp=args.amp, cuda_graph=args.cuda_graph, native_step=args.native_step, eval_every=args.eval_every,
         readout_lr=args.readout_lr, readout_weight_decay=args.readout_weight_decay,
         pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages,
     )

@@ -62,6 +62,7 @@ class TrainOptions:
     fused: bool | None = None  # torch's fused optimizer kernel (None: where available)
     fused_step: bool = True  # closed-form FF step where the layer allows (engine/fused.py)
     cuda_graph: bool = False  # CUDA: replay each full mini-batch's step as a captured graph (engine/graphed.py)
+    native_step: bool = False  # CPU fp32, SGD: the compiled step (engine/native.py)
     pipeline: bool = False  # one thread per stage, or one rank per stage under torchrun (docs/SCALING.md)
     pipeline_stages: int | None = None  # None: one per rank under torchrun, else 2
     extra: dict[str, Any] = field(default_factory=dict)
@@ -106,6 +107,7 @@ class TrainOptions:
             eval_every=self.eval_every,
             fused_step=self.fused_step,
             cuda_graph=self.cuda_graph,
+            native_step=self.native_step,
             readout_lr=self.readout_lr,
             readout_weight_decay=self.readout_weight_decay,
         )
@@ -133,6 +135,7 @@ class TrainedModel:
             "device": self.result.device,
             "model_path": str(self.path) if self.path else None,
             **({"cuda_graph": self.result.cuda_graph} if self.result.cuda_graph is not None else {}),
+            **({"native_steps": self.result.native_steps} if self.result.native_steps is not None else {}),
         }
 
 

@@ -23,6 +23,7 @@ from .fused import StepResult, autograd_step, fused_step, fused_supported, reado
 from .graphed import GraphedStep, cuda_graph, graph_problems
 from .labels import LabeledRows
 from .layers import OptimizerConfig
+from .native import NativeStep, native_problems
 from .negatives import BatchContext, make_contrast
 from .network import FFNetwork, NetworkConfig
 from .norms import normalize, scale_from_sumsq
@@ -53,6 +54,7 @@ class TrainConfig:
     train_eval_rows: int = 2000  # training rows scored for train_accuracy (0 = skip)
     fused_step: bool = True  # closed-form gradients where the layer allows (engine/fused.py); False: autograd
     cuda_graph: bool = False  # CUDA only: capture each full mini-batch's step as a CUDA graph and replay it
+    native_step: bool = False  # CPU fp32: run each mini-batch through the compiled step (engine/native.py)
 
     def __post_init__(self) -> None:
         if not (1 <= self.epochs <= 100_000):
@@ -109,6 +111,7 @@ class TrainResult:
     samples_seen: int  # positive rows processed by training steps
     device: str
     cuda_graph: dict[str, Any] | None = None  # with TrainConfig.cuda_graph: captures, eager steps, error
+    native_steps: int | None = None  # with TrainConfig.native_step: mini-batches the compiled step ran
 
     @property
     def final(self) -> dict[str, Any]:
@@ -191,6 +194,19 @@ class Trainer:
                 problems.append("the single-process Trainer (pipelined and distributed training run their own loop)")
             if problems:
                 raise ValueError("cuda_graph needs " + "; ".join(problems))
+        self._native: NativeStep | None = None
+        if config.native_step:
+            problems = native_problems(self)
+            if config.cuda_graph:
+                problems.append("cuda_graph off")
+            if type(self)._run_epoch is not Trainer._run_epoch:
+                problems.append("the single-process Trainer (pipelined and distributed training run their own loop)")
+            if problems:
+                raise ValueError("native_step needs " + "; ".join(problems))
+            try:
+                self._native = NativeStep(self)
+            except RuntimeError as exc:  # no compiler, or the build failed: say so where the option was set
+                raise ValueError(f"native_step: {exc}") from exc
 
     def _build_readout_optimizer(self) -> torch.optim.Optimizer:
         opt = self.config.optimizer
@@ -290,6 +306,10 @@ class Trainer:
         # the first layer, when it trains, shares W.x between rows that differ only in the label.
         z, n_pos, n_train = self.embed_rows(x, y, index, generator, with_readout,
                                             share=layers.start == 0 and self._fused[0], negative_labels=negative_labels)
+        native = self._native
+        if (native is not None and layers.start == 0 and layers.stop == len(net.layers)
+                and native.step(z, y, with_readout, stats)):
+            return
         first_scored = net.first_scored_layer
         features = []
         sumsq = None
@@ -386,7 +406,8 @@ class Trainer:
         graphed = self._graphed
         report = None if graphed is None else {"captures": graphed.captures, "eager_warmup_steps": graphed.eager_steps,
                                                "error": graphed.error}
-        return TrainResult(state, history, train_seconds, samples, str(self.device), report)
+        native = None if self._native is None else self._native.steps
+        return TrainResult(state, history, train_seconds, samples, str(self.device), report, native)
 
     def _run_epoch(self, x, y, layers, shuffle_gen, negative_gen, stats, epoch) -> tuple[int, int]:
         n, bs = x.shape[0], self.config.batch_size
