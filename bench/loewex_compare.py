@@ -96,13 +96,16 @@ def time_loewex(loewex_dir: Path, x: torch.Tensor, y: torch.Tensor, epochs: int)
     return time.perf_counter() - started
 
 
-def time_ff_mcp(x: torch.Tensor, y: torch.Tensor, epochs: int, amp: str = "none") -> float:
+def time_ff_mcp(x: torch.Tensor, y: torch.Tensor, epochs: int, variant: str = "none") -> float:
+    """variant: "none" (fp32), "bf16" (bf16 matmuls), "native" (fp32, the compiled step, --native-step)
+    or "bf16-native" (both)."""
+    amp = "bf16" if variant.startswith("bf16") else "none"
     data = load_dataset("mnist", limit_train=x.shape[0])
     data = type(data)(data.name, x, y, data.x_test[:0], data.y_test[:0], 10, (28, 28), data.source)
     options = TrainOptions(hidden=(1000, 1000, 1000), epochs=epochs, batch_size=100, optimizer="sgd", lr=1e-3,
                            momentum=0.9, weight_decay=3e-4, peer_norm=0.03, activation="relu_full_grad",
-                           device="cpu", eval_every=10**6, amp=amp)
-    trained = train_model(data, options)
+                           device="cpu", eval_every=10**6, amp=amp, native_step=variant.endswith("native"))
+    trained = train_model(data, options)  # the compiled step is built (or loaded) before the timed loop
     return trained.result.train_seconds
 
 
@@ -112,7 +115,8 @@ def main_cli() -> int:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--rows", type=int, default=50_000)
     parser.add_argument("--amp", default="none",
-                        help="comma-separated ff-mcp matmul precisions to time, from none, bf16 (loeweX always runs fp32)")
+                        help="comma-separated ff-mcp variants to time: none (fp32), bf16 (bf16 matmuls), native (fp32, "
+                             "the compiled step), bf16-native; loeweX always runs fp32")
     parser.add_argument("--repeats", type=int, default=2, help="alternating rounds; medians are compared")
     parser.add_argument("--rest", type=float, default=20.0,
                         help="idle seconds before every timed run, so each starts in the same CPU power state")
@@ -130,8 +134,8 @@ def main_cli() -> int:
         print(f"SECONDS {seconds!r}")
         return 0
     amps = args.amp.split(",")
-    if not set(amps) <= {"none", "bf16"}:
-        parser.error(f"--amp: each entry must be none or bf16, got {args.amp!r}")
+    if not set(amps) <= {"none", "bf16", "native", "bf16-native"}:
+        parser.error(f"--amp: each entry must be none, bf16, native or bf16-native, got {args.amp!r}")
     data = load_dataset("mnist", limit_train=args.rows)
     x, y = data.x_train, data.y_train
 
@@ -163,7 +167,8 @@ def main_cli() -> int:
             "rows": args.rows,
             "epochs": args.epochs,
             "config": "3x1000, batch 100, SGD lr 1e-3 m 0.9 wd 3e-4, peer norm 0.03, readout",
-            "ff_mcp_amp": amp,
+            "ff_mcp_amp": "bf16" if amp.startswith("bf16") else "none",
+            "ff_mcp_native_step": amp.endswith("native"),
             "ff_mcp_seconds": round(ours_median, 2),
             "loewex_seconds": round(loewex_median, 2),
             "speedup": round(loewex_median / ours_median, 2),

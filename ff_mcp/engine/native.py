@@ -1,4 +1,4 @@
-"""The fused train step compiled to one C++ function (``csrc/native_step.cpp``), fp32 on CPU.
+"""The fused train step compiled to one C++ function (``csrc/native_step.cpp``), on CPU.
 
 Opt-in (``TrainConfig.native_step``, ``--native-step``): the first use compiles the step with the
 machine's C++ compiler through ``torch.utils.cpp_extension`` (g++ and ninja, ~30 s; the build is
@@ -6,11 +6,12 @@ cached under ``TORCH_EXTENSIONS_DIR``, keyed by the source and the CPU). It runs
 as ``engine/fused.py`` with the same kernels for the matmuls and the SGD update, and replaces the
 ~180 small torch ops a step issues from Python with two fused passes per layer.
 
-It covers the default supervised configuration: every layer fused (ReLU or ReLU with full
-gradient, sum or mean of squares, the softplus loss, no peer normalisation), the first layer
-sharing W.x between label variants (wrong-label or hard negatives), every later layer reading
-rows the layer below normalised (oneDNN available), plain SGD with momentum for every layer and
-the readout, the simultaneous schedule. ``native_problems`` names anything else; the trainer
+It covers the default supervised configuration, in fp32 or with bf16 matmuls (``amp="bf16"``,
+the Python step's arithmetic for it): every layer fused (ReLU or ReLU with full gradient, sum or
+mean of squares, the softplus loss, with or without peer normalisation), the first layer sharing
+W.x between label variants (wrong-label or hard negatives), every later layer normalising its
+input as the network does, oneDNN available, plain SGD with momentum for every layer and the
+readout, the simultaneous schedule. ``native_problems`` names anything else; the trainer
 refuses such a configuration with a ValueError rather than silently running Python. A mini-batch
 whose SGD momentum buffers do not exist yet (the very first) runs the Python step, which creates
 them as torch.optim.SGD would.
@@ -100,23 +101,24 @@ def native_problems(trainer) -> list[str]:
     problems = []
     if trainer.device.type != "cpu":
         problems.append(f"a CPU device (got {trainer.device.type})")
-    if cfg.amp != "none":
-        problems.append(f"amp 'none' (got {cfg.amp!r})")
+    if cfg.amp not in ("none", "bf16"):
+        problems.append(f"amp 'none' or 'bf16' (got {cfg.amp!r})")
     if cfg.schedule != "simultaneous":
         problems.append(f"the simultaneous schedule (got {cfg.schedule!r})")
     if not all(trainer._fused):
         problems.append("every layer on the fused step (fused_step on; ReLU or relu_full_grad; sum or mean of squares)")
     elif not trainer.shares_first_layer:
         problems.append("label-only negatives (wrong-label or hard) and a label embedding, so the first layer shares W.x")
-    if not all(trainer._normalized_input[1:]) or not _onednn_linear_available(torch.zeros(1)):
-        problems.append("oneDNN's linear (torch.backends.mkldnn) and every layer's norm equal to the network's")
+    if not _onednn_linear_available(torch.zeros(1)) or (cfg.amp == "none" and not all(trainer._normalized_input[1:])):
+        problems.append("oneDNN's linear (torch.backends.mkldnn)")
     for i, layer in enumerate(net.layers):
         if layer.loss_fn is not softplus_loss:
             problems.append(f"the softplus loss (layer {i} has another)")
-        if layer.peer_norm > 0.0:
-            problems.append(f"peer_norm 0 (layer {i} has {layer.peer_norm})")
         if layer.norm not in _NORMS:
             problems.append(f"a norm in {sorted(_NORMS)} (layer {i} has {layer.norm!r})")
+        elif i > 0 and layer.norm != net.config.norm:
+            problems.append(f"every layer after the first normalising as the network does ({net.config.norm!r}; "
+                            f"layer {i} has {layer.norm!r})")
     optimizers = list(trainer.optimizers) + ([trainer.readout_optimizer] if trainer.readout_optimizer else [])
     if not all(_sgd_in_place(opt) and opt.param_groups[0]["momentum"] > 0 for opt in optimizers):
         problems.append("plain SGD with momentum > 0 for every layer and the readout")
@@ -134,9 +136,13 @@ class NativeStep:
         self.params = [(layer.weight, layer.bias) for layer in self.layers]
         self.goodness_a = [float(_goodness_scale(layer)) for layer in self.layers]
         self.goodness_sign = [float(layer.goodness_fn.sign) for layer in self.layers]
+        self.peer_norm = [float(layer.peer_norm) for layer in self.layers]
+        self.running_means = [layer.running_mean if layer.peer_norm > 0.0 else None for layer in self.layers]
+        self.full_grad = [layer.activation == "relu_full_grad" for layer in self.layers]
         self.first_norm = _NORMS[self.layers[0].norm]
         self.norm = _NORMS[net.config.norm]
         self.first_scored = net.first_scored_layer
+        self.bf16 = trainer.config.amp == "bf16"
         self.steps = 0
         self._buffers: tuple[list, list, Any] | None = None
 
@@ -175,8 +181,8 @@ class NativeStep:
             z.base.contiguous(), z.labels.contiguous(), z.num_classes, float(z.strength),
             [w.data for w, _ in self.params], [b.data if b is not None else None for _, b in self.params],
             buf_w, buf_b, self.goodness_a, self.goodness_sign, [float(layer.threshold) for layer in self.layers],
-            hp, self.first_norm, self.norm, self.first_scored,
+            self.peer_norm, self.running_means, self.full_grad, hp, self.first_norm, self.norm, self.first_scored,
             readout_w.data if readout_w is not None else None, readout_buf if with_readout else None,
-            y.contiguous(), readout_hp, stats)
+            y.contiguous(), readout_hp, stats, self.bf16)
         self.steps += 1
         return True

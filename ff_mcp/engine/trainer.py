@@ -362,6 +362,9 @@ class Trainer:
             raise ValueError(f"x_train must be (rows, {net.config.in_features}), got {tuple(x_train.shape)}")
         if y_train.shape != (x_train.shape[0],):
             raise ValueError(f"y_train must have one label per row ({x_train.shape[0]}), got {tuple(y_train.shape)}")
+        if y_train.numel() and not (0 <= int(y_train.min()) and int(y_train.max()) < net.config.num_classes):
+            raise ValueError(f"y_train labels must be in [0, {net.config.num_classes}), got "
+                             f"{int(y_train.min())}..{int(y_train.max())}")
         x_train = x_train.to(self.device, torch.float32)
         y_train = y_train.to(self.device, torch.long)
         if x_test is not None:
