@@ -360,7 +360,7 @@ def add_parser(sub) -> None:
     thr.add_argument("--no-fused-step", action="store_true", help="autograd step on every layer (ablation)")
     thr.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
     thr.add_argument("--cuda-graph", action="store_true", help="CUDA: replay each step as a captured CUDA graph")
-    thr.add_argument("--native-step", action="store_true", help="CPU fp32: the compiled C++ step (engine/native.py)")
+    thr.add_argument("--native-step", action="store_true", help="CPU with SGD: the compiled C++ step (engine/native.py)")
     thr.add_argument("--device", default="auto")
     thr.add_argument("--limit-train", type=int, default=None)
     thr.add_argument("--tag", default=None)

@@ -61,8 +61,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cuda-graph", action="store_true",
                    help="CUDA: capture each full mini-batch's training step as a CUDA graph and replay it")
     p.add_argument("--native-step", action="store_true",
-                   help="CPU fp32 with SGD: run each mini-batch through the compiled C++ step (needs g++ and ninja; "
-                        "built once, ~30 s)")
+                   help="CPU with SGD (fp32 or bf16): run each mini-batch through the compiled C++ step "
+                        "(needs g++ and ninja; built once, ~30 s)")
     p.add_argument("--eval-every", type=int, default=1, help="epochs between test evaluations")
     p.add_argument("--limit-train", type=int, default=None, help="use only the first N training rows")
     p.add_argument("--limit-test", type=int, default=None, help="use only the first N test rows")

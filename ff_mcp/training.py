@@ -62,7 +62,7 @@ class TrainOptions:
     fused: bool | None = None  # torch's fused optimizer kernel (None: where available)
     fused_step: bool = True  # closed-form FF step where the layer allows (engine/fused.py)
     cuda_graph: bool = False  # CUDA: replay each full mini-batch's step as a captured graph (engine/graphed.py)
-    native_step: bool = False  # CPU fp32, SGD: the compiled step (engine/native.py)
+    native_step: bool = False  # CPU, SGD: the compiled step (engine/native.py)
     pipeline: bool = False  # one thread per stage, or one rank per stage under torchrun (docs/SCALING.md)
     pipeline_stages: int | None = None  # None: one per rank under torchrun, else 2
     extra: dict[str, Any] = field(default_factory=dict)

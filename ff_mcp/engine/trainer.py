@@ -54,7 +54,7 @@ class TrainConfig:
     train_eval_rows: int = 2000  # training rows scored for train_accuracy (0 = skip)
     fused_step: bool = True  # closed-form gradients where the layer allows (engine/fused.py); False: autograd
     cuda_graph: bool = False  # CUDA only: capture each full mini-batch's step as a CUDA graph and replay it
-    native_step: bool = False  # CPU fp32: run each mini-batch through the compiled step (engine/native.py)
+    native_step: bool = False  # CPU, SGD: run each mini-batch through the compiled step (engine/native.py)
 
     def __post_init__(self) -> None:
         if not (1 <= self.epochs <= 100_000):
