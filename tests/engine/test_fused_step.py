@@ -10,6 +10,7 @@ from ff_mcp.engine.labels import LabeledRows, LabelEmbedding
 from ff_mcp.engine.losses import get_loss, loss_and_grad
 from ff_mcp.engine.negatives import BatchContext, WrongLabel, make_contrast
 from ff_mcp.engine.pipeline import PipelineTrainer
+from training_checks import assert_same_training
 
 
 def train(fused, net_kw=None, opt_kw=None, train_kw=None, epochs=2, trainer_cls=Trainer):
@@ -20,18 +21,6 @@ def train(fused, net_kw=None, opt_kw=None, train_kw=None, epochs=2, trainer_cls=
                          optimizer=OptimizerConfig(**(opt_kw or {"name": "sgd", "lr": 0.05})), **(train_kw or {}))
     result = trainer_cls(net, config).fit(x, y)
     return net, result
-
-
-def assert_same_training(a, b, atol=1e-4, rel=1e-4):
-    (net_a, res_a), (net_b, res_b) = a, b
-    for (name, p), q in zip(net_a.state_dict().items(), net_b.state_dict().values()):
-        assert torch.allclose(p, q, atol=atol, rtol=rel), f"{name} differs by {(p - q).abs().max().item():.2e}"
-    for ha, hb in zip(res_a.history, res_b.history):
-        for la, lb in zip(ha["layers"], hb["layers"]):
-            assert la["loss"] == pytest.approx(lb["loss"], rel=rel)
-            assert la["goodness_pos"] == pytest.approx(lb["goodness_pos"], rel=rel)
-        if "readout_loss" in ha:  # greedy: only in the last layer's phase
-            assert ha["readout_loss"] == pytest.approx(hb["readout_loss"], rel=rel)
 
 
 CASES = {
