@@ -155,6 +155,12 @@ def _train_text(s: dict[str, Any]) -> str:
         f"samples/second    {s['samples_per_second']:.0f}",
         f"device            {s['device']}",
     ]
+    if s.get("native_steps") is not None:
+        lines.append(f"compiled steps    {s['native_steps']} mini-batches (--native-step)")
+    if s.get("cuda_graph") is not None:
+        graph = s["cuda_graph"]
+        lines.append(f"CUDA graph        {graph['captures']} captures"
+                     + (f", eager after: {graph['error']}" if graph.get("error") else ""))
     if s.get("model_path"):
         lines.append(f"model             {s['model_path']}")
     return "\n".join(lines)

@@ -159,3 +159,19 @@ def test_native_step_checks_labels_before_reading_the_label_table():
     bad[3] = 12
     with pytest.raises(RuntimeError, match="label 12 of row 3 is outside"):
         trainer.train_step(x[:16], bad, index, gen)
+
+
+def test_cli_train_with_native_step_says_how_many_mini_batches_ran_compiled():
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "ff_mcp", "train", "--dataset", "digits", "--hidden", "64,64", "--epochs", "2",
+            "--batch-size", "100", "--optimizer", "sgd", "--lr", "0.01", "--device", "cpu", "--quiet"]
+    proc = subprocess.run(args + ["--native-step"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    # digits: 1,347 training rows in batches of 100, 14 a epoch; the first creates SGD's buffers
+    assert "compiled steps    27 mini-batches (--native-step)" in proc.stdout
+    refused = subprocess.run(args[:-7] + ["--native-step"], capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0
+    assert "native_step needs plain SGD with momentum > 0" in refused.stderr
+    assert "Traceback" not in refused.stderr
