@@ -144,24 +144,22 @@ class NativeStep:
         self.first_scored = net.first_scored_layer
         self.bf16 = trainer.config.amp == "bf16"
         self.steps = 0
-        self._buffers: tuple[list, list, Any] | None = None
 
     def _momentum_buffers(self) -> tuple[list, list, Any] | None:
-        """Every momentum buffer (weights, biases, readout), or None until the first SGD step made them."""
-        if self._buffers is None:
-            state = [opt.state for opt in self.trainer.optimizers]
-            try:
-                buf_w = [s[w]["momentum_buffer"] for s, (w, _) in zip(state, self.params)]
-                buf_b = [s[b]["momentum_buffer"] if b is not None else None for s, (_, b) in zip(state, self.params)]
-                readout = None
-                if self.trainer.readout_optimizer is not None:
-                    readout = self.trainer.readout_optimizer.state[self.trainer.network.readout.weight]["momentum_buffer"]
-            except KeyError:
-                return None
-            if any(b is None for b in buf_w) or (self.trainer.readout_optimizer is not None and readout is None):
-                return None
-            self._buffers = (buf_w, buf_b, readout)
-        return self._buffers
+        """Every momentum buffer (weights, biases, readout), or None until the first SGD step made them.
+        Looked up each step, not kept: loading an optimizer state replaces the tensors."""
+        try:
+            buf_w = [opt.state[w]["momentum_buffer"] for opt, (w, _) in zip(self.trainer.optimizers, self.params)]
+            buf_b = [opt.state[b]["momentum_buffer"] if b is not None else None
+                     for opt, (_, b) in zip(self.trainer.optimizers, self.params)]
+            readout = None
+            if self.trainer.readout_optimizer is not None:
+                readout = self.trainer.readout_optimizer.state[self.trainer.network.readout.weight]["momentum_buffer"]
+        except KeyError:
+            return None
+        if any(b is None for b in buf_w) or (self.trainer.readout_optimizer is not None and readout is None):
+            return None
+        return buf_w, buf_b, readout
 
     def step(self, z: LabeledRows, y: torch.Tensor, with_readout: bool, stats: torch.Tensor | None) -> bool:
         """One mini-batch; False (nothing done) when the Python step must run it instead."""

@@ -190,8 +190,7 @@ class Trainer:
         self._graph_factory = cuda_graph
         if config.cuda_graph:
             problems = graph_problems(self)
-            if type(self)._run_epoch is not Trainer._run_epoch:
-                problems.append("the single-process Trainer (pipelined and distributed training run their own loop)")
+            problems += self._own_loop_problem()
             if problems:
                 raise ValueError("cuda_graph needs " + "; ".join(problems))
         self._native: NativeStep | None = None
@@ -199,14 +198,20 @@ class Trainer:
             problems = native_problems(self)
             if config.cuda_graph:
                 problems.append("cuda_graph off")
-            if type(self)._run_epoch is not Trainer._run_epoch:
-                problems.append("the single-process Trainer (pipelined and distributed training run their own loop)")
+            problems += self._own_loop_problem()
             if problems:
                 raise ValueError("native_step needs " + "; ".join(problems))
             try:
                 self._native = NativeStep(self)
             except RuntimeError as exc:  # no compiler, or the build failed: say so where the option was set
                 raise ValueError(f"native_step: {exc}") from exc
+
+    def _own_loop_problem(self) -> list[str]:
+        """The graphed and the compiled step replace Trainer's own mini-batch loop, which subclasses
+        (pipelined, distributed) do not run."""
+        if type(self)._run_epoch is Trainer._run_epoch:
+            return []
+        return ["the single-process Trainer (pipelined and distributed training run their own loop)"]
 
     def _build_readout_optimizer(self) -> torch.optim.Optimizer:
         opt = self.config.optimizer
