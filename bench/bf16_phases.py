@@ -54,7 +54,7 @@ def main() -> int:
         nonlocal cursor
         index = torch.arange(cursor, cursor + BATCH)
         cursor = (cursor + BATCH) % (x.shape[0] - BATCH)
-        trainer.train_step(x[index], y[index], index, gen, stats=stats)
+        trainer.session.train_step(x[index], y[index], index, gen, stats=stats)
 
     for _ in range(10):  # warm-up
         step()

@@ -104,7 +104,7 @@ def time_ff_mcp(x: torch.Tensor, y: torch.Tensor, epochs: int, variant: str = "n
     data = type(data)(data.name, x, y, data.x_test[:0], data.y_test[:0], 10, (28, 28), data.source)
     options = TrainOptions(hidden=(1000, 1000, 1000), epochs=epochs, batch_size=100, optimizer="sgd", lr=1e-3,
                            momentum=0.9, weight_decay=3e-4, peer_norm=0.03, activation="relu_full_grad",
-                           device="cpu", eval_every=10**6, amp=amp, native_step=variant.endswith("native"))
+                           device="cpu", eval_every=10**6, amp=amp, step="native" if variant.endswith("native") else "auto")
     trained = train_model(data, options)  # the compiled step is built (or loaded) before the timed loop
     return trained.result.train_seconds
 

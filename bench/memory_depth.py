@@ -63,7 +63,7 @@ def child(method: str, depth: int, width: int, batch: int, steps: int, device_na
     # lazily imported modules exist before the baseline; then reset the peak-RSS mark.
     warm = build_network(NetworkConfig(in_features=784, num_classes=10, hidden=(width,), readout=False), 0, device)
     warm_trainer = Trainer(warm, TrainConfig(epochs=1, batch_size=batch, device=device_name))
-    warm_trainer.train_step(x, y, torch.arange(batch, device=device), torch.Generator(device=device).manual_seed(0))
+    warm_trainer.session.train_step(x, y, torch.arange(batch, device=device), torch.Generator(device=device).manual_seed(0))
     BackpropNet(NetworkConfig(in_features=784, num_classes=10, hidden=(width,))).to(device)(x).sum().backward()
     del warm, warm_trainer
     if device.type != "cuda":
@@ -83,7 +83,7 @@ def child(method: str, depth: int, width: int, batch: int, steps: int, device_na
         gen = torch.Generator(device=device).manual_seed(0)
         trace: list[tuple[float, float]] = []  # CUDA: (allocated, peak so far) MiB after each layer's step
         if device.type == "cuda":
-            layer_step = trainer.layer_step
+            layer_step = trainer.session.layer_step
 
             def traced(*a, **kw):
                 result = layer_step(*a, **kw)
@@ -92,13 +92,13 @@ def child(method: str, depth: int, width: int, batch: int, steps: int, device_na
                               round((torch.cuda.max_memory_allocated() - before) / 2**20, 2)))
                 return result
 
-            trainer.layer_step = traced
+            trainer.session.layer_step = traced
         for _ in range(steps):
             trace.clear()  # keep the last step's
-            trainer.train_step(x, y, torch.arange(batch, device=device), gen)
+            trainer.session.train_step(x, y, torch.arange(batch, device=device), gen)
         params = sum(p.numel() * p.element_size() for p in net.parameters())
         grads = 0  # freed after each layer's step
-        optim_state = sum(t.numel() * t.element_size() for opt in trainer.optimizers
+        optim_state = sum(t.numel() * t.element_size() for opt in trainer.session.optimizers
                           for st in opt.state.values() for t in st.values() if torch.is_tensor(t))
     else:
         net = BackpropNet(cfg).to(device)

@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from ff_mcp.bench import RESULTS_DIR, record, write_table
-from ff_mcp.cli import _int_list
+from ff_mcp.train_args import _int_list
 from ff_mcp.data import load_dataset
 from ff_mcp.engine import NetworkConfig, OptimizerConfig, Trainer, TrainConfig, build_network
 from ff_mcp.engine.distributed import train_local_processes

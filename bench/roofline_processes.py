@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ff_mcp.bench import ff_step_matmuls, interleaved_roofline, record, script_command  # noqa: E402
 
 HIDDEN, BATCH = (1000, 1000, 1000), 100
-VARIANTS = {"python": False, "native": True}
+VARIANTS = {"python": "auto", "native": "native"}  # the step each variant runs
 
 
 def one(variant: str, rounds: int) -> dict:
@@ -42,10 +42,10 @@ def one(variant: str, rounds: int) -> dict:
     data = load_dataset("mnist", limit_train=10_000)
     options = TrainOptions(hidden=HIDDEN, batch_size=BATCH, optimizer="sgd", lr=1e-3, momentum=0.9, weight_decay=3e-4,
                            seed=0, device="cpu")
-    config = dataclasses.replace(options.train_config(), native_step=VARIANTS[variant])
+    config = dataclasses.replace(options.train_config(), step=VARIANTS[variant])
     trainer = Trainer(build_network(options.network_config(data), seed=0), config)
     mms = ff_step_matmuls([data.x_train.shape[1], *HIDDEN], BATCH, data.num_classes, readout=True,
-                          shared_first=trainer.shares_first_layer)
+                          shared_first=trainer.session.shares_first_layer)
     return interleaved_roofline(trainer, data.x_train, data.y_train, mms, rounds=rounds)
 
 

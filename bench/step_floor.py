@@ -101,7 +101,7 @@ def main() -> int:
         nonlocal cursor
         index = torch.arange(cursor, cursor + BATCH)
         cursor = (cursor + BATCH) % (x.shape[0] - BATCH)
-        trainer.train_step(x[index], y[index], index, gen, stats=stats)
+        trainer.session.train_step(x[index], y[index], index, gen, stats=stats)
 
     floor = floor_step_fn()
     mats = [(torch.randn(m, k), torch.randn(k, n), c)

@@ -56,12 +56,32 @@ def record(kind: str, tag: str, payload: dict[str, Any], device: torch.device, o
         "tag": tag,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command or "ff-mcp " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "commit": git_commit(),
         "machine": machine_info(device),
         **payload,
     }
     path = out_dir / f"{kind}-{tag}.json"
+    n = 2
+    while path.exists():  # a result is never overwritten: a rerun gets the next free number
+        path = out_dir / f"{kind}-{tag}-{n}.json"
+        n += 1
     path.write_text(json.dumps(doc, indent=2) + "\n")
     return path
+
+
+def git_commit(repo: Path = Path(__file__).resolve().parents[1]) -> str | None:
+    """HEAD of the repository this package runs from, with "+dirty" when files differ from it; None
+    outside a git checkout."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def _sync(device: torch.device) -> None:
@@ -133,6 +153,7 @@ def interleaved_roofline(trainer, x: torch.Tensor, y: torch.Tensor, mms: list[tu
     round is kept, and ``fraction_best`` compares each side's fastest round.
     fraction = mm seconds / train seconds (the FLOPs are the same by construction)."""
     device = trainer.device
+    session = trainer.session
     x, y = x.to(device), y.to(device)
     bs = trainer.config.batch_size
     gen = torch.Generator(device=device).manual_seed(0)
@@ -140,7 +161,8 @@ def interleaved_roofline(trainer, x: torch.Tensor, y: torch.Tensor, mms: list[tu
     mats = [(torch.randn(m, k, device=device, dtype=dtype), torch.randn(k, n, device=device, dtype=dtype), c)
             for m, k, n, c in mms]
     cursor = 0
-    graphed = trainer._graphed_step(x, y) if trainer._use_graph else None  # the step as training runs it
+    session.begin_fit(x, y)
+    graphed = session.graphed_step()  # the step as training runs it
 
     def train(n: int) -> float:
         nonlocal cursor
@@ -154,7 +176,7 @@ def interleaved_roofline(trainer, x: torch.Tensor, y: torch.Tensor, mms: list[tu
             if graphed is not None:
                 graphed.step(index, gen)
             else:
-                trainer.train_step(x[index], y[index], index, gen)
+                session.train_step(x[index], y[index], index, gen)
         _sync(device)
         return time.perf_counter() - started
 
@@ -196,6 +218,7 @@ def interleaved_roofline(trainer, x: torch.Tensor, y: torch.Tensor, mms: list[tu
 
 
 def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
+    from ff_mcp.train_args import step_from_args
     from ff_mcp.data import load_dataset
     from ff_mcp.engine import Trainer
     from ff_mcp.training import TrainOptions, train_model
@@ -206,14 +229,13 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
     options = TrainOptions(hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer,
                            lr=args.lr, device=args.device, seed=0, eval_every=10**6, fused=args.fused, amp=args.amp,
                            weight_decay=3e-4 if args.optimizer == "sgd" else 0.0,
-                           fused_step=not args.no_fused_step, cuda_graph=args.cuda_graph,
-                           native_step=args.native_step)
+                           step="autograd" if args.no_fused_step else step_from_args(args))
     options = TrainOptions(**{**options.__dict__, "extra": {}})
     trained = train_model(data, options)
     device = torch.device(trained.result.device)
     net = trained.network
     widths = [net.layers[0].in_features, *net.config.hidden]
-    shared = Trainer(net, trained.train_config).shares_first_layer  # the path the steps took
+    shared = Trainer(net, trained.train_config).session.shares_first_layer  # the path the steps took
     mms = ff_step_matmuls(widths, args.batch_size, data.num_classes, net.config.readout, shared_first=shared)
     steps = -(-data.x_train.shape[0] // args.batch_size) * args.epochs
     achieved = flops_of(mms) * steps / trained.result.train_seconds / 1e9
@@ -241,9 +263,10 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
         "roofline_fraction_best": step_roofline["fraction_best"],
         "epoch_roofline_fraction": round(achieved / roofline, 3),
         "step_roofline": step_roofline,
-        "fused_step": trained.train_config.fused_step,
-        "cuda_graph": trained.train_config.cuda_graph,
-        "native_step": trained.train_config.native_step,
+        "step": trained.result.step,
+        "fused_step": trained.result.step != "autograd",
+        "cuda_graph": trained.train_config.step == "cuda_graph",
+        "native_step": trained.train_config.step == "native",
         "shared_first_layer": shared,
         "step_matmuls": [list(m) for m in mms],
         "bp_epoch_seconds": round(bp_epoch_seconds, 3),
@@ -253,7 +276,7 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
     from ff_mcp.data import load_dataset
-    from ff_mcp.cli import ProgressBar, options_from_args
+    from ff_mcp.train_args import ProgressBar, options_from_args
     from ff_mcp.engine import train_backprop
     from ff_mcp.training import train_model
 
@@ -343,7 +366,8 @@ def _dev(d: dict[str, Any]) -> str:
 
 
 def add_parser(sub) -> None:
-    from ff_mcp.cli import _int_list, add_train_arguments
+    from ff_mcp.train_args import _int_list, add_train_arguments
+    from ff_mcp.engine import STEPS
 
     bench = sub.add_parser("bench", help="benchmarks; results go to bench/results")
     kinds = bench.add_subparsers(dest="bench_kind", required=True)
@@ -359,8 +383,9 @@ def add_parser(sub) -> None:
     thr.add_argument("--fused", action="store_true", default=None)
     thr.add_argument("--no-fused-step", action="store_true", help="autograd step on every layer (ablation)")
     thr.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
-    thr.add_argument("--cuda-graph", action="store_true", help="CUDA: replay each step as a captured CUDA graph")
-    thr.add_argument("--native-step", action="store_true", help="CPU with SGD: the compiled C++ step (engine/native.py)")
+    thr.add_argument("--step", choices=STEPS, default=None, help="training step (default auto)")
+    thr.add_argument("--cuda-graph", action="store_true", help="the same as --step cuda_graph")
+    thr.add_argument("--native-step", action="store_true", help="the same as --step native (engine/native.py)")
     thr.add_argument("--device", default="auto")
     thr.add_argument("--limit-train", type=int, default=None)
     thr.add_argument("--tag", default=None)

@@ -12,116 +12,16 @@ import sys
 from typing import Any
 
 from ff_mcp import __version__
+from ff_mcp.train_args import (  # noqa: F401  (the training flags live beside the bench that shares them)
+    ProgressBar,
+    _int_list,
+    add_train_arguments,
+    options_from_args,
+    step_from_args,
+    variant_options_from_args,
+)
 
 log = logging.getLogger("ff_mcp")
-
-
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden must be comma-separated integers like 1000,1000, got {text!r}")
-    if not sizes or any(s < 1 or s > 100_000 for s in sizes):
-        raise argparse.ArgumentTypeError(f"--hidden sizes must be in [1, 100000], got {text!r}")
-    return sizes
-
-
-def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    from ff_mcp.data import DATASETS
-    from ff_mcp.engine import goodness_names, loss_names, negative_names
-
-    p.add_argument("--dataset", required=True, choices=DATASETS, help="data set to train on")
-    p.add_argument("--data-dir", help="directory holding the data set (else FF_MCP_DATA, ../shared/data, ...)")
-    p.add_argument("--hidden", type=_int_list, default=(1000, 1000, 1000), help="hidden sizes, e.g. 1000,1000,1000")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=100)
-    p.add_argument("--schedule", choices=["simultaneous", "greedy"], default="simultaneous")
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default="adam")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default 1e-3 Adam, 0.05 SGD)")
-    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--goodness", choices=goodness_names(), default="sum_squares")
-    p.add_argument("--threshold", type=float, default=None, help="goodness threshold (default: width for sums, 2 for means)")
-    p.add_argument("--loss", choices=loss_names(), default="softplus")
-    p.add_argument("--negatives", choices=negative_names(), default="wrong_label")
-    p.add_argument("--label-mode", choices=["overlay", "concat", "none"], default=None)
-    p.add_argument("--label-strength", type=float, default=1.0, help="value of the label's one-hot slot")
-    p.add_argument("--norm", choices=["rms", "l2", "none"], default="rms")
-    p.add_argument("--activation", default="relu")
-    p.add_argument("--peer-norm", type=float, default=0.0, help="peer normalisation weight (Hinton: 0.03)")
-    p.add_argument("--no-readout", action="store_true", help="skip the linear softmax readout")
-    p.add_argument("--readout-lr", type=float, default=None,
-                   help="readout learning rate (default: 10x --lr with SGD, --lr with Adam)")
-    p.add_argument("--readout-weight-decay", type=float, default=0.0, help="readout weight decay (loeweX: 3e-3)")
-    p.add_argument("--include-first-layer", action="store_true", help="count the first hidden layer when predicting")
-    p.add_argument("--predict-method", choices=["goodness", "readout"], default="goodness")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
-    p.add_argument("--amp", choices=["none", "bf16", "fp16"], default="none")
-    p.add_argument("--cuda-graph", action="store_true",
-                   help="CUDA: capture each full mini-batch's training step as a CUDA graph and replay it")
-    p.add_argument("--native-step", action="store_true",
-                   help="CPU with SGD (fp32 or bf16): run each mini-batch through the compiled C++ step "
-                        "(needs g++ and ninja; built once, ~30 s)")
-    p.add_argument("--eval-every", type=int, default=1, help="epochs between test evaluations")
-    p.add_argument("--limit-train", type=int, default=None, help="use only the first N training rows")
-    p.add_argument("--limit-test", type=int, default=None, help="use only the first N test rows")
-    p.add_argument("--pipeline", action="store_true",
-                   help="pipelined training: one thread per stage, or one process per stage under torchrun")
-    p.add_argument("--stages", type=int, default=None,
-                   help="pipeline stages (default: the torchrun world size, else 2)")
-
-
-def options_from_args(args: argparse.Namespace):
-    from ff_mcp.training import TrainOptions
-
-    return TrainOptions(
-        hidden=args.hidden, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-        momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule, goodness=args.goodness,
-        threshold=args.threshold, loss=args.loss, negatives=args.negatives, label_mode=args.label_mode,
-        label_strength=args.label_strength,
-        norm=args.norm, activation=args.activation, peer_norm=args.peer_norm, readout=not args.no_readout,
-        skip_first_layer=not args.include_first_layer, predict_method=args.predict_method, seed=args.seed,
-        device=args.device, amp=args.amp, cuda_graph=args.cuda_graph, native_step=args.native_step, eval_every=args.eval_every,
-        readout_lr=args.readout_lr, readout_weight_decay=args.readout_weight_decay,
-        pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages,
-    )
-
-
-class ProgressBar:
-    """A tqdm bar on stderr: one tick per mini-batch, loss and accuracy after each epoch."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.bar = None
-        self.epoch = 0
-
-    def on_batch_end(self, epoch: int, step: int, steps: int) -> None:
-        if not self.enabled:
-            return
-        if self.bar is None or epoch != self.epoch:
-            from tqdm import tqdm
-
-            if self.bar is not None:
-                self.bar.close()
-            self.bar = tqdm(total=steps, desc=f"epoch {epoch}", file=sys.stderr, leave=True, dynamic_ncols=True)
-            self.epoch = epoch
-        self.bar.update(1)
-
-    def on_epoch_end(self, metrics: dict[str, Any]) -> None:
-        if not self.enabled or self.bar is None:
-            return
-        post = {"loss": f"{metrics['loss']:.4f}"}
-        for key in ("train_accuracy", "test_accuracy"):
-            if key in metrics:
-                post[key.replace("_accuracy", "_acc")] = f"{metrics[key]:.4f}"
-        self.bar.set_postfix(post)
-        self.bar.close()
-        self.bar = None
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -151,6 +51,8 @@ def _train_text(s: dict[str, Any]) -> str:
         f"dataset           {s['dataset']}",
         f"test accuracy     {acc}",
         f"epochs            {s['epochs']}",
+        f"network           {s.get('variant')} {'x'.join(map(str, s.get('hidden') or []))}, batch {s.get('batch_size')}, "
+        f"recipe {s.get('recipe')}",
         f"train seconds     {s['train_seconds']:.1f}",
         f"samples/second    {s['samples_per_second']:.0f}",
         f"device            {s['device']}",
@@ -171,23 +73,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from ff_mcp.engine import accuracy, load_checkpoint, resolve_device
 
     ckpt = load_checkpoint(args.model, device=resolve_device(args.device))
+    model = ckpt.model
     data = load_dataset(args.dataset, data_dir=args.data_dir, limit_test=args.limit_test)
-    if data.in_features != ckpt.network.config.in_features:
+    if data.in_features != model.in_features:
         raise SystemExit(
-            f"error: model {args.model} expects {ckpt.network.config.in_features} features, "
+            f"error: model {args.model} expects {model.in_features} features, "
             f"data set {data.name} has {data.in_features}"
         )
-    methods = ["goodness"] if ckpt.network.labels.mode != "none" else []
-    if ckpt.network.config.readout:
-        methods.append("readout")
-    result: dict[str, Any] = {"dataset": data.name, "model_path": str(args.model), "test_rows": data.x_test.shape[0]}
+    methods = list(model.prediction_methods())
+    if args.method is not None:
+        methods = [model.check_method(args.method)]
+    if not methods:
+        raise SystemExit(f"error: model {args.model} (kind {ckpt.kind!r}) has no prediction method")
+    result: dict[str, Any] = {"dataset": data.name, "model_path": str(args.model), "variant": ckpt.kind,
+                              "test_rows": data.x_test.shape[0]}
     for method in methods:
-        result[f"test_accuracy_{method}"] = accuracy(ckpt.network, data.x_test, data.y_test, method)
-    primary = ckpt.train_config.get("predict_method", methods[0])
-    result["test_accuracy"] = result.get(f"test_accuracy_{primary}", result[f"test_accuracy_{methods[0]}"])
+        result[f"test_accuracy_{method}"] = accuracy(model, data.x_test, data.y_test, method)
+    primary = args.method or ckpt.train_config.get("predict_method") or methods[0]
+    result["predict_method"] = primary if primary in methods else methods[0]
+    result["test_accuracy"] = result[f"test_accuracy_{result['predict_method']}"]
     result["test_error"] = 1.0 - result["test_accuracy"]
     text = "\n".join(f"{k:<24}{v}" for k, v in result.items())
     _emit(args, result, text)
+    return 0
+
+
+def cmd_variants(args: argparse.Namespace) -> int:
+    from ff_mcp.engine import variant_catalog
+
+    catalog = variant_catalog()
+    lines = []
+    for v in catalog:
+        lines.append(f"{v['name']}: {v['description']} (data: {', '.join(v['data_kinds'])})")
+        for o in v["options"]:
+            lines.append(f"  --opt {o['name']}=...  {o['type']}, default {o['default']!r}. {o['help']}")
+    _emit(args, {"variants": catalog}, "\n".join(lines))
     return 0
 
 
@@ -223,8 +143,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data-dir")
     ev.add_argument("--device", default="auto")
     ev.add_argument("--limit-test", type=int, default=None)
+    ev.add_argument("--method", default=None, help="one prediction method (default: every method the model has)")
     ev.add_argument("--json", action="store_true")
     ev.set_defaults(func=cmd_eval)
+
+    va = sub.add_parser("variants", help="list the FF variants (model kinds) with their options")
+    va.add_argument("--json", action="store_true")
+    va.set_defaults(func=cmd_variants)
 
     from ff_mcp import bench
 

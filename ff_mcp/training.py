@@ -6,6 +6,7 @@ thing everywhere. It knows data sets and checkpoints; the engine below it knows 
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,30 +16,39 @@ import torch
 
 from ff_mcp.data import Dataset
 from ff_mcp.engine import (
-    NetworkConfig,
+    DataSpec,
+    DenseOptions,
+    FFModel,
     OptimizerConfig,
     Trainer,
     TrainConfig,
     TrainResult,
-    build_network,
+    build_model,
+    get_model_kind,
+    parse_options,
     save_checkpoint,
 )
-from ff_mcp.engine.network import FFNetwork
+from ff_mcp.recipes import BASE, RECIPE_FIELDS, DataFacts, recipe_settings
+
+# TrainOptions fields that are the "ff" variant's options (DenseOptions), kept as flags of their own
+DENSE_FIELDS = ("goodness", "threshold", "loss", "label_mode", "label_strength", "norm", "activation", "peer_norm",
+                "readout", "skip_first_layer")
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainOptions:
-    """User-facing options with sane defaults; ``None`` means "pick for this data set"."""
+    """User-facing options. ``None`` means "the recipe decides for this data set" (ff_mcp/recipes.py:
+    ``auto`` by default); ``resolved(data)`` fills them in, and what is set here always wins."""
 
-    hidden: tuple[int, ...] = (1000, 1000, 1000)
-    epochs: int = 10
-    batch_size: int = 100
-    lr: float | None = None  # None: 1e-3 for Adam (loeweX-style scale), 0.05 for SGD
-    optimizer: str = "adam"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
+    hidden: tuple[int, ...] | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None  # None: the recipe's, or 1e-3 for Adam, 0.05 for SGD when the optimizer is not its
+    optimizer: str | None = None
+    momentum: float | None = None
+    weight_decay: float | None = None
     schedule: str = "simultaneous"
     goodness: str = "sum_squares"
     threshold: float | None = None
@@ -47,79 +57,103 @@ class TrainOptions:
     label_mode: str | None = None  # None: overlay for images with >= 100 pixels, concat otherwise
     label_strength: float = 1.0  # Matlab labelstrength
     norm: str = "rms"
-    activation: str = "relu"
-    peer_norm: float = 0.0
+    activation: str | None = None
+    peer_norm: float | None = None
     readout: bool = True
     readout_lr: float | None = None  # None: 10x lr for SGD, lr for Adam
-    readout_weight_decay: float = 0.0  # loeweX: 3e-3 with SGD
+    readout_weight_decay: float | None = None  # loeweX: 3e-3 with SGD
     skip_first_layer: bool = True
-    predict_method: str = "goodness"
+    predict_method: str | None = None  # None: the model's preferred method
     seed: int = 0
     device: str = "auto"
     amp: str = "none"
     eval_every: int = 1
     cooldown: bool = True
+    readout_cooldown: bool = True  # the readout's learning rate decays with the layers' (loeweX)
     fused: bool | None = None  # torch's fused optimizer kernel (None: where available)
-    fused_step: bool = True  # closed-form FF step where the layer allows (engine/fused.py)
-    cuda_graph: bool = False  # CUDA: replay each full mini-batch's step as a captured graph (engine/graphed.py)
-    native_step: bool = False  # CPU, SGD: the compiled step (engine/native.py)
+    step: str = "auto"  # auto | autograd | fused | native (compiled, CPU SGD) | cuda_graph (CUDA)
     pipeline: bool = False  # one thread per stage, or one rank per stage under torchrun (docs/SCALING.md)
     pipeline_stages: int | None = None  # None: one per rank under torchrun, else 2
+    recipe: str = "auto"  # fills the fields left None (ff_mcp/recipes.py)
+    variant: str = "ff"  # a registered model kind (ff_variants / `ff-mcp variants`)
+    options: dict[str, Any] = field(default_factory=dict)  # the variant's options (--opt key=value)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def network_config(self, data: Dataset) -> NetworkConfig:
-        label_mode = self.label_mode
-        if label_mode is None:
-            big_image = data.image_shape is not None and data.in_features >= 100
-            label_mode = "overlay" if big_image else "concat"
-        if self.negatives in ("hybrid", "noise") and self.label_mode is None:
-            label_mode = "none"  # unsupervised negatives: no label in the input
-        return NetworkConfig(
-            in_features=data.in_features,
-            num_classes=data.num_classes,
-            hidden=tuple(self.hidden),
-            activation=self.activation,
-            norm=self.norm,
-            goodness=self.goodness,
-            threshold=self.threshold,
-            loss=self.loss,
-            label_mode=label_mode,
-            label_strength=self.label_strength,
-            peer_norm=self.peer_norm,
-            readout=self.readout or label_mode == "none",
-            skip_first_layer=self.skip_first_layer,
-            image_shape=data.image_shape,
-        )
+    def resolved(self, data: Dataset) -> "TrainOptions":
+        """These options with every field left None filled by the recipe for ``data``."""
+        facts = DataFacts(rows=int(data.x_train.shape[0]), features=data.in_features, classes=data.num_classes,
+                          image=data.image_shape is not None)
+        settings = recipe_settings(self.recipe, facts, self.variant)
+        values = {key: getattr(self, key) for key in RECIPE_FIELDS}
+        for key, value in settings.items():
+            if key != "lr" and values.get(key) is None:
+                values[key] = value
+        if values["lr"] is None and values["optimizer"] == settings.get("optimizer") and "lr" in settings:
+            values["lr"] = settings["lr"]
+        values["hidden"] = tuple(values["hidden"]) if values["hidden"] is not None else None
+        return dataclasses.replace(self, **values)
+
+    def _value(self, name: str) -> Any:
+        """The field's value, or the engine's base default when no recipe has filled it yet."""
+        value = getattr(self, name)
+        return BASE[name] if value is None and name in BASE else value
+
+    def variant_options(self) -> Any:
+        """The variant's options, validated by its own dataclass. For "ff", the dense flags of
+        these options come first and ``options`` overrides them."""
+        cls = get_model_kind(self.variant)
+        if self.variant == "ff":
+            dense = {name: self._value(name) for name in DENSE_FIELDS}
+            return parse_options(DenseOptions, {**dense, **self.options}, "ff")
+        changed = [name for name in DENSE_FIELDS if getattr(self, name) != getattr(_DEFAULTS, name)]
+        if changed:
+            raise ValueError(f"{changed[0]} is an option of variant 'ff'; variant {self.variant!r} takes "
+                             f"options through options/--opt (see ff_variants)")
+        return parse_options(cls.options_class, self.options, self.variant)
+
+    def model_config(self, data: Dataset) -> Any:
+        """The configuration of the model this run builds for ``data``."""
+        options = self.resolved(data)
+        cls = get_model_kind(options.variant)
+        spec = DataSpec(data.in_features, data.num_classes, data.image_shape, "rows")
+        return cls.build_config(spec, tuple(options.hidden), options.variant_options(), options.train_config())
+
+    network_config = model_config  # the name of the days of one model kind
 
     def train_config(self) -> TrainConfig:
-        lr = self.lr if self.lr is not None else (1e-3 if self.optimizer == "adam" else 0.05)
+        """The engine's TrainConfig (call on ``resolved`` options; unresolved fields take the base defaults)."""
+        optimizer = self._value("optimizer")
+        lr = self.lr if self.lr is not None else (1e-3 if optimizer == "adam" else 0.05)
         return TrainConfig(
-            epochs=self.epochs,
-            batch_size=self.batch_size,
-            optimizer=OptimizerConfig(self.optimizer, lr, self.momentum, self.weight_decay, self.fused),
+            epochs=self._value("epochs"),
+            batch_size=self._value("batch_size"),
+            optimizer=OptimizerConfig(optimizer, lr, self._value("momentum"), self._value("weight_decay"), self.fused),
             schedule=self.schedule,
             negatives=self.negatives,
             cooldown=self.cooldown,
+            readout_cooldown=self.readout_cooldown,
             seed=self.seed,
             device=self.device,
             amp=self.amp,
-            predict_method=self.predict_method if self.label_mode != "none" else "readout",
+            predict_method=self.predict_method,
             eval_every=self.eval_every,
-            fused_step=self.fused_step,
-            cuda_graph=self.cuda_graph,
-            native_step=self.native_step,
+            step=self.step,
             readout_lr=self.readout_lr,
-            readout_weight_decay=self.readout_weight_decay,
+            readout_weight_decay=self._value("readout_weight_decay"),
         )
+
+
+_DEFAULTS = TrainOptions()
 
 
 @dataclass
 class TrainedModel:
-    network: FFNetwork
+    network: FFModel
     result: TrainResult
-    network_config: NetworkConfig
+    network_config: Any
     train_config: TrainConfig
     path: Path | None
+    options: TrainOptions | None = None  # as resolved by the recipe
 
     def summary(self) -> dict[str, Any]:
         final = self.result.final
@@ -133,6 +167,12 @@ class TrainedModel:
             "epochs": final.get("epoch", 0),
             "samples_per_second": round(self.result.samples_per_second, 1),
             "device": self.result.device,
+            "variant": self.network.kind,
+            "recipe": self.options.recipe if self.options else None,
+            "hidden": list(self.options.hidden) if self.options else None,
+            "batch_size": self.train_config.batch_size,
+            "step": self.result.step,
+            "predict_method": final.get("predict_method"),
             "model_path": str(self.path) if self.path else None,
             **({"cuda_graph": self.result.cuda_graph} if self.result.cuda_graph is not None else {}),
             **({"native_steps": self.result.native_steps} if self.result.native_steps is not None else {}),
@@ -143,9 +183,10 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
                 callbacks: list | tuple = (), should_stop: Callable[[], bool] | None = None,
                 extra: dict[str, Any] | None = None) -> TrainedModel:
     """Build, train on ``data`` (evaluating on its test split), and save to ``out`` if given."""
-    net_cfg = options.network_config(data)
+    options = options.resolved(data)
+    net_cfg = options.model_config(data)
     train_cfg = options.train_config()
-    network = build_network(net_cfg, seed=train_cfg.seed)
+    network = build_model(net_cfg, seed=train_cfg.seed)
     if options.pipeline:
         from ff_mcp.engine.distributed import is_main_process, pipeline_trainer, shutdown
 
@@ -162,10 +203,10 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
         shutdown()
     path = None
     if saves:
-        meta = {"dataset": data.name, "source": data.source, **(extra or {})}
+        meta = {"dataset": data.name, "source": data.source, "recipe": options.recipe, **(extra or {})}
         path = save_checkpoint(out, network.cpu(), train_cfg.to_dict(), _checkpoint_metrics(result), meta)
         network.to(trainer.device)
-    return TrainedModel(network, result, net_cfg, train_cfg, path)
+    return TrainedModel(network, result, net_cfg, train_cfg, path, options)
 
 
 def _checkpoint_metrics(result: TrainResult) -> dict[str, Any]:

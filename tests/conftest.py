@@ -1,4 +1,4 @@
-"""Fixtures shared by the MCP server tests (tests/server, tests/color_tools)."""
+"""Fixtures shared by the MCP server tests (tests/server and the tests that start a server)."""
 
 import pytest
 

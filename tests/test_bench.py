@@ -21,7 +21,7 @@ def test_interleaved_roofline_times_both_sides_on_a_tiny_network():
     net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(16, 16)), seed=0)
     trainer = Trainer(net, TrainConfig(batch_size=8, device="cpu", optimizer=OptimizerConfig("sgd", 0.01)))
     x, y = torch.rand(64, 40), torch.randint(0, 10, (64,))
-    mms = ff_step_matmuls([40, 16, 16], 8, 10, readout=True, shared_first=trainer.shares_first_layer)
+    mms = ff_step_matmuls([40, 16, 16], 8, 10, readout=True, shared_first=trainer.session.shares_first_layer)
     before = [p.clone() for p in net.parameters()]
     result = interleaved_roofline(trainer, x, y, mms, rounds=3, steps=2, rest=0.0)
     assert len(result["fractions"]) == 3 and result["fraction"] in result["fractions"]

@@ -1,7 +1,9 @@
 """The ff-mcp Forward-Forward engine: pure PyTorch, no MCP, no file formats but checkpoints.
 
-Seams for new FF variants (see docs/ARCHITECTURE.md): ``register_goodness``, ``register_loss``,
-``register_contrast`` and new layer classes used by an FFNetwork.
+A new FF method is a model kind: an ``FFModel`` subclass registered with ``register_model_kind``
+(engine/protocol.py); the trainer, checkpoints, CLI and MCP tools serve it without an edit. The
+dense MLP's own seams: ``register_goodness``, ``register_loss``, ``register_contrast``.
+See docs/ARCHITECTURE.md.
 """
 
 from .backprop import BackpropNet, backprop_accuracy, train_backprop
@@ -12,11 +14,34 @@ from .labels import LabelEmbedding
 from .layers import FFLinear, OptimizerConfig
 from .losses import get_loss, loss_names, register_loss
 from .negatives import BatchContext, Contrast, make_contrast, negative_names, register_contrast, wrong_labels
-from .network import FFNetwork, NetworkConfig
+from .network import DenseOptions, FFNetwork, NetworkConfig
 from .pipeline import PipelineTrainer
-from .trainer import CallbackBase, Trainer, TrainConfig, TrainResult, accuracy, build_network, predict_in_chunks
+from .protocol import (
+    STEPS,
+    Batch,
+    DataSpec,
+    FFModel,
+    Session,
+    get_model_kind,
+    model_kind_names,
+    parse_options,
+    register_model_kind,
+    variant_catalog,
+)
+from .trainer import (
+    CallbackBase,
+    Trainer,
+    TrainConfig,
+    TrainResult,
+    accuracy,
+    build_model,
+    build_network,
+    predict_in_chunks,
+)
 
 __all__ = [
+    "STEPS", "Batch", "DataSpec", "DenseOptions", "FFModel", "Session", "build_model", "get_model_kind",
+    "model_kind_names", "parse_options", "register_model_kind", "variant_catalog",
     "BackpropNet", "BatchContext", "CallbackBase", "CheckpointError", "Contrast", "FFLinear", "FFNetwork",
     "Goodness", "LabelEmbedding", "NetworkConfig", "OptimizerConfig", "PipelineTrainer", "TrainConfig", "TrainResult", "Trainer",
     "accuracy", "backprop_accuracy", "build_network", "get_goodness", "get_loss", "goodness_names",

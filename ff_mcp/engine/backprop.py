@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ff_mcp.gf3.splitmix import derive_seed
+from ff_mcp import seeds
 
 from .device import autocast, resolve_device
 from .layers import FFLinear
@@ -37,8 +37,14 @@ class BackpropNet(nn.Module):
         )
         self.head = nn.Linear(config.hidden[-1], config.num_classes)
         self.norm = config.norm
+        self.standardize = config.standardize  # the FF network's input standardisation, the same way
+        if config.standardize:
+            self.register_buffer("input_mean", torch.zeros(config.in_features))
+            self.register_buffer("input_std", torch.ones(config.in_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.standardize:
+            x = (x - self.input_mean) / self.input_std
         for layer in self.layers:
             x = layer(x)
         return self.head(normalize(x, self.norm))
@@ -49,11 +55,16 @@ def train_backprop(config: NetworkConfig, train: TrainConfig, x_train: torch.Ten
                    on_epoch_end: Callable[[dict[str, Any]], None] | None = None) -> tuple[BackpropNet, TrainResult]:
     """Train the baseline with the FF run's optimizer, batch size, epochs, cooldown and seed."""
     device = resolve_device(train.device)
-    generator = torch.Generator().manual_seed(derive_seed(train.seed, "init") % 2**63)
+    generator = seeds.generator(train.seed, "init")
     net = BackpropNet(config, generator).to(device)
     opt = train.optimizer.build(list(net.parameters()))
-    shuffle_gen = torch.Generator().manual_seed(derive_seed(train.seed, "shuffle") % 2**63)
+    shuffle_gen = seeds.generator(train.seed, "shuffle")
     x_train, y_train = x_train.to(device, torch.float32), y_train.to(device, torch.long)
+    if net.standardize:  # the statistics FFNetwork.fit_standardizer takes
+        with torch.no_grad():
+            net.input_mean.copy_(x_train.mean(dim=0))
+            std = x_train.std(dim=0) if x_train.shape[0] > 1 else torch.ones_like(net.input_std)
+            net.input_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
     n, bs = x_train.shape[0], train.batch_size
     history, seconds = [], 0.0
     for epoch in range(train.epochs):

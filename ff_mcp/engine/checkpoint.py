@@ -6,6 +6,9 @@
 - ``sha256`` in the metadata covers every tensor's name, dtype, shape and bytes, so a
   truncated or altered file is refused with a clear error instead of loading garbage.
 - Writes are atomic: a temporary file in the same directory, fsync, then ``os.replace``.
+- Format 2 names the model kind (``model_kind``) and stores its config as ``model_config``; the
+  kind's registered class rebuilds the model. Format 1 files (written before model kinds) hold a
+  dense MLP's ``network_config`` and load as kind "ff", predicting exactly as before.
 """
 
 from __future__ import annotations
@@ -23,9 +26,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from .network import FFNetwork, NetworkConfig
+from . import network as _dense  # noqa: F401  (registers the "ff" kind, which format 1 files hold)
+from .protocol import FFModel, get_model_kind
 
-FORMAT = "ff-mcp/checkpoint-v1"
+FORMAT = "ff-mcp/checkpoint-v2"
+FORMAT_1 = "ff-mcp/checkpoint-v1"
+FORMATS = (FORMAT, FORMAT_1)
+
+
+_MAX_HEADER_BYTES = 64 * 1024 * 1024
 
 
 class CheckpointError(ValueError):
@@ -34,10 +43,16 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    network: FFNetwork
+    model: FFModel
     train_config: dict[str, Any]
     metrics: dict[str, Any]
     extra: dict[str, Any]
+    kind: str = "ff"
+    format: str = FORMAT
+
+    @property
+    def network(self) -> FFModel:
+        return self.model
 
 
 def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
@@ -65,14 +80,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
-def save_checkpoint(path: str | Path, network: FFNetwork, train_config: dict[str, Any] | None = None,
+def save_checkpoint(path: str | Path, network: FFModel, train_config: dict[str, Any] | None = None,
                     metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write the network and its metadata atomically; returns the path written."""
+    """Write the model (any registered kind) and its metadata atomically; returns the path written."""
     path = Path(path)
+    if not network.kind:
+        raise ValueError(f"{type(network).__name__} has no registered model kind; register_model_kind it first")
     tensors = {name: t.detach().cpu().contiguous() for name, t in network.state_dict().items()}
     metadata = {
         "format": FORMAT,
-        "network_config": json.dumps(network.config.to_dict()),
+        "model_kind": network.kind,
+        "model_config": json.dumps(network.config.to_dict()),
+        "methods": json.dumps(network.prediction_methods()),
         "train_config": json.dumps(train_config or {}),
         "metrics": json.dumps(metrics or {}),
         "extra": json.dumps(extra or {}),
@@ -103,8 +122,14 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     metadata = _read_header_metadata(raw, path)
-    if metadata.get("format") != FORMAT:
+    if metadata.get("format") not in FORMATS:
         raise CheckpointError(f"checkpoint {path} is not an ff-mcp checkpoint (format {metadata.get('format')!r})")
+    kind, config_json = model_kind_and_config(metadata)
+    try:
+        cls = get_model_kind(kind)
+    except ValueError:
+        raise CheckpointError(f"checkpoint {path} holds a model of kind {kind!r}, which is not registered here "
+                              f"(registered: {_kind_list()}); import the module that defines it") from None
     try:
         tensors = st_load(raw)
     except (SafetensorError, ValueError, RuntimeError) as exc:
@@ -112,14 +137,61 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
     if tensor_digest(tensors) != metadata.get("sha256"):
         raise CheckpointError(f"checkpoint {path} was altered: its tensors do not match the stored sha256")
     try:
-        config = NetworkConfig.from_dict(json.loads(metadata["network_config"]))
-        network = FFNetwork(config)
-        network.load_state_dict(tensors, strict=True)
+        config = cls.config_class.from_dict(json.loads(config_json))
+        model = cls(config)
+        model.load_state_dict(tensors, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(f"checkpoint {path} does not describe a valid network: {exc}") from None
+        raise CheckpointError(f"checkpoint {path} does not describe a valid {kind!r} model: {exc}") from None
     return Checkpoint(
-        network=network.to(device).eval(),
+        model=model.to(device).eval(),
         train_config=json.loads(metadata.get("train_config", "{}")),
         metrics=json.loads(metadata.get("metrics", "{}")),
         extra=json.loads(metadata.get("extra", "{}")),
+        kind=kind,
+        format=metadata["format"],
     )
+
+
+def model_kind_and_config(metadata: dict[str, str]) -> tuple[str, str]:
+    """(kind, config JSON) of a checkpoint's metadata, either format."""
+    if metadata.get("format") == FORMAT_1:
+        return "ff", metadata.get("network_config", "{}")
+    return str(metadata.get("model_kind", "")), metadata.get("model_config", "{}")
+
+
+def methods_of(metadata: dict[str, str]) -> dict[str, str]:
+    """The prediction methods a checkpoint's model has (name -> description), from its header only."""
+    if metadata.get("format") == FORMAT_1:
+        from .network import FFNetwork, NetworkConfig
+
+        return FFNetwork.methods_for(NetworkConfig.from_dict(json.loads(metadata.get("network_config", "{}"))))
+    return json.loads(metadata.get("methods", "{}"))
+
+
+def _kind_list() -> list[str]:
+    from .protocol import model_kind_names
+
+    return model_kind_names()
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    """The safetensors header's ``__metadata__`` without reading the tensors."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"checkpoint {path.name} is truncated ({len(head)} bytes)")
+            size = int.from_bytes(head, "little")
+            if not 0 < size <= _MAX_HEADER_BYTES:
+                raise CheckpointError(f"checkpoint {path.name} is not a safetensors file (header of {size} bytes)")
+            raw = f.read(size)
+    except FileNotFoundError:
+        raise CheckpointError(f"checkpoint {path.name} does not exist") from None
+    if len(raw) < size:
+        raise CheckpointError(f"checkpoint {path.name} is truncated")
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise CheckpointError(f"checkpoint {path.name} has a corrupt header") from None
+    meta = header.get("__metadata__") if isinstance(header, dict) else None
+    return meta if isinstance(meta, dict) else {}

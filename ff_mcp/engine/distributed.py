@@ -127,6 +127,7 @@ class DistributedPipelineTrainer(Trainer):
             raise ValueError(f"one stage per rank: {self.world_size} ranks, got {len(stages)} stages")
         self.stages = stages
         self.layers = stages[self.rank]
+        self.session.draws_negatives = main  # only rank 0 draws negatives (and needs hard-negative predictions)
         # Headers travel on the CPU (gloo) so that reading one never waits for the GPU; all ranks create it.
         self.header_group = dist.new_group(backend="gloo") if self.device.type == "cuda" else None
         self.stage_seconds = 0.0
@@ -147,8 +148,8 @@ class DistributedPipelineTrainer(Trainer):
             for step in range(steps):
                 started = time.thread_time()
                 index = order[step * bs : (step + 1) * bs]
-                packet = embed_batch(self, step, x[index], y[index], index, negative_gen)
-                packet = train_stage(self, self.layers, packet, stats)
+                packet = embed_batch(self.session, step, x[index], y[index], index, negative_gen)
+                packet = train_stage(self.session, self.layers, packet, stats)
                 self.stage_seconds += time.thread_time() - started
                 if sender is not None:
                     sender.send(packet)
@@ -172,7 +173,7 @@ class DistributedPipelineTrainer(Trainer):
                         sender.send_end(kind)
                     break
                 started = time.thread_time()
-                packet = train_stage(self, self.layers, packet, stats)
+                packet = train_stage(self.session, self.layers, packet, stats)
                 self.stage_seconds += time.thread_time() - started
                 if sender is not None:
                     sender.send(packet)
@@ -200,10 +201,6 @@ class DistributedPipelineTrainer(Trainer):
         dist.broadcast_object_list(metrics, src=0, device=self.device if self.device.type == "cuda" else None)
         return metrics[0]
 
-    def _hard_negative_probs(self, x_train: torch.Tensor) -> torch.Tensor:
-        if self.rank != 0:  # only rank 0 draws negatives
-            return torch.zeros(x_train.shape[0], self.network.num_classes, device=x_train.device)
-        return super()._hard_negative_probs(x_train)
 
 
 class _Sender:

@@ -61,26 +61,26 @@ def cuda_graph(body: Callable[[], None], optimizers: list[torch.optim.Optimizer]
     return graph
 
 
-def graph_problems(trainer) -> list[str]:
-    """What keeps ``trainer`` from graphing its step: [] when nothing does."""
+def graph_problems(session) -> list[str]:
+    """What keeps ``session`` from graphing its step: [] when nothing does."""
     problems = []
-    if trainer.device.type != "cuda":
-        problems.append(f"a CUDA device, got {trainer.device.type!r}")
-    if trainer.config.schedule != "simultaneous":
-        problems.append(f"schedule 'simultaneous', got {trainer.config.schedule!r}")
-    if not all(trainer._fused) or not trainer.config.fused_step:
-        problems.append("the fused step on every layer (fused_step=True; ReLU layers with a sum- or mean-of-squares "
+    if session.device.type != "cuda":
+        problems.append(f"a CUDA device, got {session.device.type!r}")
+    if session.config.schedule != "simultaneous":
+        problems.append(f"schedule 'simultaneous', got {session.config.schedule!r}")
+    if not all(session.fused_layers):
+        problems.append("the fused step on every layer (ReLU layers with a sum- or mean-of-squares "
                         "goodness)")
-    elif not trainer.shares_first_layer:
-        problems.append(f"negatives that only change the label ('wrong_label' or 'hard'), got {trainer.config.negatives!r}")
-    if any(isinstance(opt, torch.optim.Adam) and not opt.param_groups[0].get("fused") for opt in _optimizers(trainer)):
+    elif not session.shares_first_layer:
+        problems.append(f"negatives that only change the label ('wrong_label' or 'hard'), got {session.config.negatives!r}")
+    if any(isinstance(opt, torch.optim.Adam) and not opt.param_groups[0].get("fused") for opt in _optimizers(session)):
         problems.append("the fused Adam (optimizer fused=None or True)")
     return problems
 
 
-def _optimizers(trainer) -> list[torch.optim.Optimizer]:
+def _optimizers(session) -> list[torch.optim.Optimizer]:
     """Every optimizer a training step uses: one per layer, then the readout's if there is one."""
-    return [*trainer.optimizers, *([trainer.readout_optimizer] if trainer.readout_optimizer else [])]
+    return [*session.optimizers, *([session.readout_optimizer] if session.readout_optimizer else [])]
 
 
 class GraphedStep:
@@ -88,16 +88,16 @@ class GraphedStep:
 
     WARMUP = 3  # eager steps before the first capture
 
-    def __init__(self, trainer, x_train: torch.Tensor, y_train: torch.Tensor,
+    def __init__(self, session, x_train: torch.Tensor, y_train: torch.Tensor,
                  graph_factory: GraphFactory = cuda_graph) -> None:
-        self.trainer, self.x_train, self.y_train = trainer, x_train, y_train
-        batch, device = trainer.config.batch_size, x_train.device
+        self.session, self.x_train, self.y_train = session, x_train, y_train
+        batch, device = session.config.batch_size, x_train.device
         self.x = torch.empty(batch, x_train.shape[1], dtype=x_train.dtype, device=device)
         self.y = torch.empty(batch, dtype=y_train.dtype, device=device)
         self.index = torch.empty(batch, dtype=torch.long, device=device)
         self.negatives = torch.empty(batch, dtype=torch.long, device=device)
-        self.stats = torch.zeros(len(trainer.network.layers) + 1, 3, device=device)
-        self.optimizers = _optimizers(trainer)
+        self.stats = torch.zeros(len(session.network.layers) + 1, 3, device=device)
+        self.optimizers = _optimizers(session)
         self.graph_factory = graph_factory
         self.graph: Any = None
         self.key: tuple | None = None
@@ -111,7 +111,7 @@ class GraphedStep:
         torch.index_select(self.x_train, 0, index, out=self.x)
         torch.index_select(self.y_train, 0, index, out=self.y)
         self.index.copy_(index)
-        negatives = self.trainer.contrast.negative_labels(BatchContext(self.x, self.y, self.index, generator))
+        negatives = self.session.contrast.negative_labels(BatchContext(self.x, self.y, self.index, generator))
         self.negatives.copy_(negatives)
         if self.error is not None:
             self._body()
@@ -154,7 +154,7 @@ class GraphedStep:
         current.wait_stream(self.stream)
 
     def _body(self) -> None:
-        self.trainer.train_step(self.x, self.y, self.index, None, stats=self.stats, negative_labels=self.negatives)
+        self.session.train_step(self.x, self.y, self.index, None, stats=self.stats, negative_labels=self.negatives)
 
     def _key(self) -> tuple:
         """Every Python value of the optimizers that a capture bakes in."""

@@ -11,7 +11,7 @@ the Python step's arithmetic for it): every layer fused (ReLU or ReLU with full 
 mean of squares, the softplus loss, with or without peer normalisation), the first layer sharing
 W.x between label variants (wrong-label or hard negatives), every later layer normalising its
 input as the network does, oneDNN available, plain SGD with momentum for every layer and the
-readout, the simultaneous schedule. ``native_problems`` names anything else; the trainer
+readout, the simultaneous schedule. ``native_problems`` names anything else; the session
 refuses such a configuration with a ValueError rather than silently running Python. A mini-batch
 whose SGD momentum buffers do not exist yet (the very first) runs the Python step, which creates
 them as torch.optim.SGD would.
@@ -95,21 +95,21 @@ def load() -> Any:
         return _MODULE
 
 
-def native_problems(trainer) -> list[str]:
-    """What in this trainer's configuration the native step does not cover (empty: it covers all)."""
-    cfg, net = trainer.config, trainer.network
+def native_problems(session) -> list[str]:
+    """What in this session's configuration the native step does not cover (empty: it covers all)."""
+    cfg, net = session.config, session.network
     problems = []
-    if trainer.device.type != "cpu":
-        problems.append(f"a CPU device (got {trainer.device.type})")
+    if session.device.type != "cpu":
+        problems.append(f"a CPU device (got {session.device.type})")
     if cfg.amp not in ("none", "bf16"):
         problems.append(f"amp 'none' or 'bf16' (got {cfg.amp!r})")
     if cfg.schedule != "simultaneous":
         problems.append(f"the simultaneous schedule (got {cfg.schedule!r})")
-    if not all(trainer._fused):
-        problems.append("every layer on the fused step (fused_step on; ReLU or relu_full_grad; sum or mean of squares)")
-    elif not trainer.shares_first_layer:
+    if not all(session.fused_layers):
+        problems.append("every layer on the fused step (ReLU or relu_full_grad; sum or mean of squares)")
+    elif not session.shares_first_layer:
         problems.append("label-only negatives (wrong-label or hard) and a label embedding, so the first layer shares W.x")
-    if not _onednn_linear_available(torch.zeros(1)) or (cfg.amp == "none" and not all(trainer._normalized_input[1:])):
+    if not _onednn_linear_available(torch.zeros(1)) or (cfg.amp == "none" and not all(session.normalized_input[1:])):
         problems.append("oneDNN's linear (torch.backends.mkldnn)")
     for i, layer in enumerate(net.layers):
         if layer.loss_fn is not softplus_loss:
@@ -119,19 +119,19 @@ def native_problems(trainer) -> list[str]:
         elif i > 0 and layer.norm != net.config.norm:
             problems.append(f"every layer after the first normalising as the network does ({net.config.norm!r}; "
                             f"layer {i} has {layer.norm!r})")
-    optimizers = list(trainer.optimizers) + ([trainer.readout_optimizer] if trainer.readout_optimizer else [])
+    optimizers = list(session.optimizers) + ([session.readout_optimizer] if session.readout_optimizer else [])
     if not all(_sgd_in_place(opt) and opt.param_groups[0]["momentum"] > 0 for opt in optimizers):
         problems.append("plain SGD with momentum > 0 for every layer and the readout")
     return sorted(set(problems), key=problems.index)
 
 
 class NativeStep:
-    """Runs ``Trainer.train_step``'s full-network mini-batch through the compiled step."""
+    """Runs ``DenseSession.train_step``'s full-network mini-batch through the compiled step."""
 
-    def __init__(self, trainer) -> None:
-        self.trainer = trainer
+    def __init__(self, session) -> None:
+        self.session = session
         self.module = load()
-        net = trainer.network
+        net = session.network
         self.layers = list(net.layers)
         self.params = [(layer.weight, layer.bias) for layer in self.layers]
         self.goodness_a = [float(_goodness_scale(layer)) for layer in self.layers]
@@ -142,22 +142,22 @@ class NativeStep:
         self.first_norm = _NORMS[self.layers[0].norm]
         self.norm = _NORMS[net.config.norm]
         self.first_scored = net.first_scored_layer
-        self.bf16 = trainer.config.amp == "bf16"
+        self.bf16 = session.config.amp == "bf16"
         self.steps = 0
 
     def _momentum_buffers(self) -> tuple[list, list, Any] | None:
         """Every momentum buffer (weights, biases, readout), or None until the first SGD step made them.
         Looked up each step, not kept: loading an optimizer state replaces the tensors."""
         try:
-            buf_w = [opt.state[w]["momentum_buffer"] for opt, (w, _) in zip(self.trainer.optimizers, self.params)]
+            buf_w = [opt.state[w]["momentum_buffer"] for opt, (w, _) in zip(self.session.optimizers, self.params)]
             buf_b = [opt.state[b]["momentum_buffer"] if b is not None else None
-                     for opt, (_, b) in zip(self.trainer.optimizers, self.params)]
+                     for opt, (_, b) in zip(self.session.optimizers, self.params)]
             readout = None
-            if self.trainer.readout_optimizer is not None:
-                readout = self.trainer.readout_optimizer.state[self.trainer.network.readout.weight]["momentum_buffer"]
+            if self.session.readout_optimizer is not None:
+                readout = self.session.readout_optimizer.state[self.session.network.readout.weight]["momentum_buffer"]
         except KeyError:
             return None
-        if any(b is None for b in buf_w) or (self.trainer.readout_optimizer is not None and readout is None):
+        if any(b is None for b in buf_w) or (self.session.readout_optimizer is not None and readout is None):
             return None
         return buf_w, buf_b, readout
 
@@ -167,11 +167,11 @@ class NativeStep:
         if buffers is None or not isinstance(z, LabeledRows) or z.groups != (3 if with_readout else 2):
             return False
         buf_w, buf_b, readout_buf = buffers
-        hp = [[g["lr"], g["momentum"], g["weight_decay"]] for g in (opt.param_groups[0] for opt in self.trainer.optimizers)]
-        readout_w = self.trainer.network.readout.weight if with_readout else None
+        hp = [[g["lr"], g["momentum"], g["weight_decay"]] for g in (opt.param_groups[0] for opt in self.session.optimizers)]
+        readout_w = self.session.network.readout.weight if with_readout else None
         readout_hp = [0.0, 0.0, 0.0]
         if with_readout:
-            g = self.trainer.readout_optimizer.param_groups[0]
+            g = self.session.readout_optimizer.param_groups[0]
             readout_hp = [g["lr"], g["momentum"], g["weight_decay"]]
         if stats is None:
             stats = torch.zeros(len(self.layers) + 1, 3)

@@ -47,8 +47,10 @@ class Contrast(ABC):
         self.labels = labels
         self.image_shape = image_shape
 
-    def prepare_epoch(self, predict_probs: Callable[[torch.Tensor], torch.Tensor], x_train: torch.Tensor) -> None:
-        """Called before each epoch with a function giving (N, K) label probabilities."""
+    def prepare_epoch(self, predict_probs: Callable[[torch.Tensor], torch.Tensor], x_train: torch.Tensor,
+                      epoch: int) -> None:
+        """Called before every epoch (``epoch`` from 0) with a function giving (N, K) label
+        probabilities of the training rows (computed only if called)."""
 
     @abstractmethod
     def negatives(self, batch: BatchContext) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -116,8 +118,9 @@ class HardLabel(Contrast):
         super().__init__(labels, image_shape)
         self.probs: torch.Tensor | None = None
 
-    def prepare_epoch(self, predict_probs, x_train) -> None:
-        self.probs = predict_probs(x_train)
+    def prepare_epoch(self, predict_probs, x_train, epoch: int) -> None:
+        if epoch > 0:  # before any training the model's guesses are noise: uniform wrong labels
+            self.probs = predict_probs(x_train)
 
     def negative_labels(self, batch: BatchContext) -> torch.Tensor:
         if self.probs is None:
@@ -209,6 +212,14 @@ def negative_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def contrast_needs_labels(name: str) -> bool:
+    """Whether the contrast registered as ``name`` builds its rows from labels (else label_mode is 'none')."""
+    try:
+        return bool(_REGISTRY[name].needs_labels)
+    except KeyError:
+        raise ValueError(f"negatives must be one of {sorted(_REGISTRY)}, got {name!r}") from None
+
+
 __all__ = [
     "BatchContext",
     "Contrast",
@@ -217,6 +228,7 @@ __all__ = [
     "Noise",
     "WrongLabel",
     "blurred_masks",
+    "contrast_needs_labels",
     "make_contrast",
     "negative_names",
     "register_contrast",

@@ -1,4 +1,5 @@
-"""FFNetwork: a stack of FF layers, label embedding, and the two ways to predict a label."""
+"""FFNetwork (model kind "ff"): the dense label-embedded MLP, its options, and its two ways to
+predict a label (goodness of every label, linear readout). Its training step is ``dense.DenseSession``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from .goodness import get_goodness, goodness_mean_squares, goodness_sum_squares
 from .labels import LabelEmbedding
 from .layers import ACTIVATIONS, FFLinear, activate
 from .losses import get_loss
+from .negatives import contrast_needs_labels
 from .norms import NORM_NAMES, normalize, scale_from_sumsq
+from .protocol import STEPS, DataSpec, FFModel, register_model_kind
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class NetworkConfig:
     readout: bool = True  # linear softmax on normalised neutral-pass activities
     skip_first_layer: bool = True  # Matlab minlevelenergy/minlevelsup: the first hidden layer is left out
     image_shape: tuple[int, ...] | None = field(default=None)  # for hybrid negatives
+    standardize: bool = False  # inputs (x - mean) / std per feature, the training set's statistics
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))
@@ -72,13 +76,56 @@ class NetworkConfig:
         return cls(**d)
 
 
-class FFNetwork(nn.Module):
+def _help(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class DenseOptions:
+    """Options of the "ff" variant (the dense MLP); each becomes the NetworkConfig field of its name."""
+
+    goodness: str = field(default="sum_squares", metadata=_help("goodness of a layer's activity (sum_squares: Hinton)"))
+    threshold: float | None = field(default=None, metadata=_help("goodness threshold; none: width for sums, 2 for means"))
+    loss: str = field(default="softplus", metadata=_help("layer loss on goodness - threshold (softplus: Hinton)"))
+    label_mode: str | None = field(default=None, metadata=_help(
+        "overlay | concat | none; none given: overlay for images of >= 100 pixels, concat for other rows, "
+        "none when the negatives need no labels"))
+    label_strength: float = field(default=1.0, metadata=_help("value of the label's one-hot slot (Matlab labelstrength)"))
+    norm: str = field(default="rms", metadata=_help("rms (Hinton's ffnormrows) | l2 | none"))
+    activation: str = field(default="relu", metadata=_help(f"one of {', '.join(ACTIVATIONS)}"))
+    peer_norm: float = field(default=0.0, metadata=_help("peer normalisation weight (Hinton: 0.03)"))
+    readout: bool = field(default=True, metadata=_help("train a linear softmax readout on neutral-label activities"))
+    skip_first_layer: bool = field(default=True, metadata=_help("leave the first hidden layer out of prediction"))
+    standardize: bool | None = field(default=None, metadata=_help(
+        "standardise each input feature with the training set's mean and std (kept in the model); "
+        "none given: on for rows that are not images"))
+
+    def __post_init__(self) -> None:
+        get_goodness(self.goodness)
+        get_loss(self.loss)
+        if self.label_mode not in (None, "overlay", "concat", "none"):
+            raise ValueError(f"label_mode must be one of ['overlay', 'concat', 'none'], got {self.label_mode!r}")
+        if self.norm not in NORM_NAMES:
+            raise ValueError(f"norm must be one of {list(NORM_NAMES)}, got {self.norm!r}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
+
+
+@register_model_kind
+class FFNetwork(FFModel):
     """A stack of FFLinear layers.
 
     ``forward(x_embedded)`` returns every layer's activity (list of (B, H_l)). The layers are
     trained by ``Trainer``; the readout (if any) is a bias-free linear map trained on detached
     features, as in loeweX and Hinton's Matlab code.
     """
+
+    kind = "ff"
+    description = "Hinton's supervised Forward-Forward MLP: label embedded in the input, goodness per layer"
+    config_class = NetworkConfig
+    options_class = DenseOptions
+    data_kinds = ("rows", "images")
+    steps = STEPS
 
     def __init__(self, config: NetworkConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -102,10 +149,55 @@ class FFNetwork(nn.Module):
         )
         self.readout = nn.Linear(sum(config.hidden[self.first_scored_layer :]), config.num_classes, bias=False)
         nn.init.zeros_(self.readout.weight)  # loeweX zero-inits its classifier; also deterministic
+        if config.standardize:  # only then: the state of a network without them stays as it was
+            self.register_buffer("input_mean", torch.zeros(config.in_features))
+            self.register_buffer("input_std", torch.ones(config.in_features))
 
-    @property
-    def num_classes(self) -> int:
-        return self.config.num_classes
+    def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, D) raw rows -> the rows the layers see: standardised when the config says so."""
+        if not self.config.standardize:
+            return x
+        return (x - self.input_mean) / self.input_std
+
+    @torch.no_grad()
+    def fit_standardizer(self, x_train: torch.Tensor) -> None:
+        """Take the per-feature mean and std of the training rows (a constant feature keeps std 1)."""
+        if self.config.standardize:
+            self.input_mean.copy_(x_train.mean(dim=0))
+            std = x_train.std(dim=0) if x_train.shape[0] > 1 else torch.ones_like(self.input_std)
+            self.input_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+
+    @classmethod
+    def build_config(cls, data: DataSpec, hidden: tuple[int, ...], options: DenseOptions | None,
+                     train=None) -> NetworkConfig:
+        """The network for ``data``; with no label_mode given: none when the run's negatives need no
+        labels (the contrast says so), overlay for images of >= 100 pixels, concat otherwise."""
+        options = options or DenseOptions()
+        negatives = train.negatives if train is not None else "wrong_label"
+        label_mode = options.label_mode
+        if label_mode is None:
+            if not contrast_needs_labels(negatives):
+                label_mode = "none"
+            else:
+                big_image = data.image_shape is not None and data.in_features >= 100
+                label_mode = "overlay" if big_image else "concat"
+        return NetworkConfig(
+            in_features=data.in_features, num_classes=data.num_classes, hidden=tuple(hidden),
+            activation=options.activation, norm=options.norm, goodness=options.goodness,
+            threshold=options.threshold, loss=options.loss, label_mode=label_mode,
+            label_strength=options.label_strength, peer_norm=options.peer_norm,
+            readout=options.readout or label_mode == "none", skip_first_layer=options.skip_first_layer,
+            image_shape=data.image_shape,
+            standardize=options.standardize if options.standardize is not None else data.image_shape is None,
+        )
+
+    def local_units(self) -> list[nn.Module]:
+        return list(self.layers)
+
+    def training_session(self, config, device: torch.device):
+        from .dense import DenseSession
+
+        return DenseSession(self, config, device)
 
     @property
     def first_scored_layer(self) -> int:
@@ -134,6 +226,7 @@ class FFNetwork(nn.Module):
         """
         skip = self.config.skip_first_layer if skip_first is None else skip_first
         first = 1 if skip and len(self.layers) > 1 else 0
+        x = self.prepare_input(x)
         if self.labels.mode == "none":
             raise ValueError("goodness prediction needs a label embedding; this network has label_mode 'none'")
         # Row chunks keep the (rows*K, H) activities near 2M values, so the elementwise work stays in
@@ -196,6 +289,7 @@ class FFNetwork(nn.Module):
 
     def goodness_scores_loop(self, x: torch.Tensor, skip_first: bool | None = None) -> torch.Tensor:
         """Reference implementation of ``goodness_scores``: one full pass per label."""
+        x = self.prepare_input(x)
         skip = self.config.skip_first_layer if skip_first is None else skip_first
         first = 1 if skip and len(self.layers) > 1 else 0
         columns = []
@@ -207,23 +301,38 @@ class FFNetwork(nn.Module):
 
     def readout_features(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, D) raw rows -> (B, F): normalised activities of the scored layers, neutral label."""
-        activities = self(self.labels.embed_neutral(x))
+        activities = self(self.labels.embed_neutral(self.prepare_input(x)))
         return torch.cat([normalize(h, self.config.norm) for h in activities[self.first_scored_layer :]], dim=1)
 
     def readout_logits(self, x: torch.Tensor) -> torch.Tensor:
         return self.readout(self.readout_features(x))
 
-    def predict_scores(self, x: torch.Tensor, method: str = "goodness") -> torch.Tensor:
+    def prediction_methods(self) -> dict[str, str]:
+        return self.methods_for(self.config)
+
+    @staticmethod
+    def methods_for(config: NetworkConfig) -> dict[str, str]:
+        methods = {}
+        if config.label_mode != "none":
+            methods["goodness"] = "goodness summed over the scored layers, for each of the K labels (Hinton)"
+        if config.readout:
+            methods["readout"] = "softmax of the linear readout on neutral-label activities (loeweX)"
+        return methods
+
+    def predict_scores(self, x: torch.Tensor, method: str | None = "goodness") -> torch.Tensor:
         """(B, D) -> (B, K): per-label goodness ("goodness") or softmax probabilities ("readout")."""
+        if method is None:
+            method = self.check_method(None)
         if method == "goodness":
             return self.goodness_scores(x)
         if method == "readout":
             if not self.config.readout:
                 raise ValueError("this network was built without a readout; use method 'goodness'")
             return F.softmax(self.readout_logits(x), dim=1)
-        raise ValueError(f"method must be 'goodness' or 'readout', got {method!r}")
+        raise ValueError(f"method must be one of {list(self.prediction_methods())} for this 'ff' model, "
+                         f"got {method!r}")
 
-    def predict(self, x: torch.Tensor, method: str = "goodness") -> torch.Tensor:
+    def predict(self, x: torch.Tensor, method: str | None = "goodness") -> torch.Tensor:
         """(B, D) -> (B,) int64: one label per row."""
         return self.predict_scores(x, method).argmax(dim=1)
 
@@ -232,6 +341,7 @@ class FFNetwork(nn.Module):
 
         Returns one dict per layer with ``goodness: (B,)`` (the raw measure) and ``p_positive: (B,)``.
         """
+        x = self.prepare_input(x)
         embedded = self.labels.embed_neutral(x) if labels is None else self.labels.embed_labels(x, labels)
         out = []
         for layer, h in zip(self.layers, self(embedded)):

@@ -33,6 +33,7 @@ from typing import Any, Callable, Sequence
 
 import torch
 
+from .dense import DenseSession
 from .network import FFNetwork
 from .trainer import Callback, Trainer, TrainConfig
 
@@ -118,19 +119,19 @@ class StagePacket:
     ready: Any = None  # a torch.cuda.Event recorded after z was written (CUDA streams only)
 
 
-def embed_batch(trainer: Trainer, step: int, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+def embed_batch(session: DenseSession, step: int, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
                 generator: torch.Generator) -> StagePacket:
-    """Stage 0's input: x (B, D) raw rows -> the embedded rows ``Trainer.train_step`` builds."""
-    with_readout = trainer.readout_optimizer is not None
-    z, n_pos, n_train = trainer.embed_rows(x, y, index, generator, with_readout, share=trainer._fused[0])
+    """Stage 0's input: x (B, D) raw rows -> the embedded rows ``DenseSession.train_step`` builds."""
+    with_readout = session.readout_optimizer is not None
+    z, n_pos, n_train = session.embed_rows(x, y, index, generator, with_readout, share=session.fused_layers[0])
     features = x.new_zeros(x.shape[0], 0) if with_readout else None
     return StagePacket(step, z, y, n_pos, n_train, x.shape[0], features)
 
 
-def train_stage(trainer: Trainer, layers: range, packet: StagePacket, stats: torch.Tensor) -> StagePacket:
-    """One local step of every layer in ``layers`` on one mini-batch, as in ``Trainer.train_step``;
+def train_stage(session: DenseSession, layers: range, packet: StagePacket, stats: torch.Tensor) -> StagePacket:
+    """One local step of every layer in ``layers`` on one mini-batch, as in ``DenseSession.train_step``;
     the last stage also steps the readout. stats: (L+1, 3) accumulates loss, goodness sums."""
-    net = trainer.network
+    net = session.network
     last_stage = layers.stop == len(net.layers)
     with_readout = packet.features is not None
     first_scored, n_pos, n_train = net.first_scored_layer, packet.n_pos, packet.n_train
@@ -139,18 +140,18 @@ def train_stage(trainer: Trainer, layers: range, packet: StagePacket, stats: tor
     sumsq = None
     # the sender's last layer scaled its rows for this stage's first layer when it could: the
     # single-process trainer hands them over the same way, so the bits agree
-    scaled = layers.start > 0 and trainer.hands_off(layers.start - 1)
-    if layers.start > 0 and trainer._fused[layers.start - 1] and not scaled:
+    scaled = layers.start > 0 and session.hands_off(layers.start - 1)
+    if layers.start > 0 and session.fused_layers[layers.start - 1] and not scaled:
         # what the sender's fused step reported: the same op on the same rows, so the same bits
         sumsq = torch.linalg.vector_norm(z, dim=1).square_()
     if with_readout and 0 < layers.start and layers.start - 1 >= first_scored:
         # the sender's last layer
-        features.append(z[n_train:] if scaled else trainer.readout_features(z, sumsq, n_train))
-    z, sumsq = trainer.step_layers(layers, z, n_pos, n_train, sumsq, stats, features if with_readout else None,
+        features.append(z[n_train:] if scaled else session.readout_features(z, sumsq, n_train))
+    z, sumsq = session.step_layers(layers, z, n_pos, n_train, sumsq, stats, features if with_readout else None,
                                    score_last=last_stage, scaled_input=scaled, scale_output=not last_stage)
     if last_stage:
         if with_readout:
-            stats[-1, 0] += trainer.readout_update(torch.cat(features, dim=1), packet.y).float()
+            stats[-1, 0] += session.readout_update(torch.cat(features, dim=1), packet.y).float()
         return StagePacket(packet.step, z, packet.y, n_pos, n_train, packet.rows, None)
     carried = None
     if with_readout:
@@ -233,10 +234,10 @@ class PipelineTrainer(Trainer):
                         started = time.thread_time()
                         if s == 0:
                             index = order[item * bs : (item + 1) * bs]
-                            packet = embed_batch(self, item, x[index], y[index], index, negative_gen)
+                            packet = embed_batch(self.session, item, x[index], y[index], index, negative_gen)
                         else:
                             packet = _receive_on_stream(item, stream)
-                        packet = train_stage(self, self.stages[s], packet, stage_stats[s])
+                        packet = train_stage(self.session, self.stages[s], packet, stage_stats[s])
                         if stream is not None:
                             packet.ready = torch.cuda.Event()
                             packet.ready.record(stream)

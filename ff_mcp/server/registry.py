@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ff_mcp.engine import CheckpointError, FFNetwork, load_checkpoint, save_checkpoint
-from ff_mcp.engine.checkpoint import FORMAT, Checkpoint
+from ff_mcp.engine.checkpoint import FORMATS, Checkpoint, methods_of, model_kind_and_config, read_metadata
 from ff_mcp.server.errors import NotFoundError
 from ff_mcp.server.schemas import ModelCard
 
@@ -30,7 +30,6 @@ NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 _NAME_RE = re.compile(NAME_PATTERN)
 SUFFIX = ".safetensors"
 STALE_TMP_SECONDS = 60.0  # older temporary files belong to no live writer (a save takes well under a second)
-_MAX_HEADER_BYTES = 64 * 1024 * 1024
 
 
 class UnknownModelError(NotFoundError):
@@ -143,14 +142,16 @@ class ModelRegistry:
         path = self.path_for(name)
         stat = self._stat(path, name)
         meta = read_metadata(path)
-        if meta.get("format") != FORMAT:
+        if meta.get("format") not in FORMATS:
             raise CheckpointError(f"model {name!r} is not an ff-mcp checkpoint (format {meta.get('format')!r})")
         try:
-            config = json.loads(meta.get("network_config", "{}"))
+            kind, config_json = model_kind_and_config(meta)
+            config = json.loads(config_json)
+            methods = methods_of(meta)
             train_config = json.loads(meta.get("train_config", "{}"))
             metrics = json.loads(meta.get("metrics", "{}"))
             extra = json.loads(meta.get("extra", "{}"))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, TypeError, ValueError):
             raise CheckpointError(f"model {name!r} has corrupt metadata") from None
         final = metrics.get("final") if isinstance(metrics.get("final"), dict) else {
             k: v for k, v in metrics.items() if k != "history"}
@@ -160,7 +161,8 @@ class ModelRegistry:
         created = extra.get("created") or _iso(stat.st_mtime)
         return ModelCard(
             name=name, uri=f"ff://models/{name}", created=str(created), bytes=stat.st_size,
-            state=metrics.get("state"), dataset=extra.get("dataset"), config=config,
+            state=metrics.get("state"), dataset=extra.get("dataset"), kind=kind, methods=list(methods),
+            config=config,
             train_config=train_config, metrics=final,
             extra={k: v for k, v in extra.items() if k not in ("created", "dataset")},
         )
@@ -195,29 +197,6 @@ class ModelRegistry:
     def _file_key(self, path: Path, name: str) -> tuple[int, int, int]:
         stat = self._stat(path, name)
         return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
-
-
-def read_metadata(path: Path) -> dict[str, str]:
-    """The safetensors header's ``__metadata__`` without reading the tensors."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-            if len(head) < 8:
-                raise CheckpointError(f"checkpoint {path.name} is truncated ({len(head)} bytes)")
-            size = int.from_bytes(head, "little")
-            if not 0 < size <= _MAX_HEADER_BYTES:
-                raise CheckpointError(f"checkpoint {path.name} is not a safetensors file (header of {size} bytes)")
-            raw = f.read(size)
-    except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path.name} does not exist") from None
-    if len(raw) < size:
-        raise CheckpointError(f"checkpoint {path.name} is truncated")
-    try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise CheckpointError(f"checkpoint {path.name} has a corrupt header") from None
-    meta = header.get("__metadata__") if isinstance(header, dict) else None
-    return meta if isinstance(meta, dict) else {}
 
 
 def _now_iso() -> str:

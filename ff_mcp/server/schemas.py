@@ -47,8 +47,9 @@ class Prediction(BaseModel):
     """One label per row, and each row's score per label."""
 
     labels: list[int]
-    scores: list[list[float]] = Field(description="(rows, classes): per-label goodness, or readout probabilities")
-    method: Literal["goodness", "readout"] = Field(description="what the scores are")
+    scores: list[list[float]] = Field(description="(rows, classes): one score per label, higher is more likely "
+                                                  "(goodness, or readout probabilities)")
+    method: str = Field(description="the prediction method that made the scores (see ff_model_info)")
 
 
 class LayerGoodness(BaseModel):
@@ -71,7 +72,10 @@ class ModelCard(BaseModel):
     bytes: int = Field(description="checkpoint file size")
     state: str | None = Field(None, description="'done', or 'cancelled' if training stopped early")
     dataset: str | None = None
-    config: dict[str, Any] = Field(default_factory=dict, description="the network configuration")
+    kind: str | None = Field(None, description="the model kind (variant), e.g. 'ff'; see ff_variants")
+    methods: list[str] = Field(default_factory=list,
+                               description="prediction methods ff_predict accepts, the default first")
+    config: dict[str, Any] = Field(default_factory=dict, description="the model configuration")
     train_config: dict[str, Any] = Field(default_factory=dict)
     metrics: dict[str, Any] = Field(default_factory=dict, description="final epoch metrics")
     extra: dict[str, Any] = Field(default_factory=dict, description="anything else stored with the model")
@@ -85,6 +89,26 @@ class ModelList(BaseModel):
 class Deleted(BaseModel):
     model: str
     deleted: bool
+
+
+class VariantOption(BaseModel):
+    name: str
+    type: str = Field(description="what values it takes")
+    default: Any = None
+    help: str = ""
+
+
+class VariantEntry(BaseModel):
+    """One FF variant (a registered model kind) and the options ff_train's `options` accepts for it."""
+
+    name: str
+    description: str
+    data_kinds: list[str] = Field(description="the data it trains on: rows, images, graph")
+    options: list[VariantOption]
+
+
+class VariantList(BaseModel):
+    variants: list[VariantEntry]
 
 
 class DatasetEntry(BaseModel):

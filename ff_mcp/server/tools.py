@@ -6,6 +6,7 @@ shapes a pydantic result; client mistakes become ToolError with the engine's own
 (No ``from __future__ import annotations`` here: the signatures must evaluate with the limits.)
 """
 
+import dataclasses
 import logging
 import math
 import time
@@ -20,7 +21,15 @@ from pydantic import Field
 
 from ff_mcp.data import DATASETS, Dataset, from_arrays, list_datasets, load_dataset, validate_features
 from ff_mcp.data import canonical_name
-from ff_mcp.engine import goodness_names, negative_names, predict_in_chunks, resolve_device
+from ff_mcp.engine import (
+    goodness_names,
+    model_kind_names,
+    negative_names,
+    predict_in_chunks,
+    resolve_device,
+    variant_catalog,
+)
+from ff_mcp.recipes import recipe_names
 from ff_mcp.server.errors import client_errors
 from ff_mcp.server.jobs import Job
 from ff_mcp.server.limits import Limits
@@ -37,6 +46,8 @@ from ff_mcp.server.schemas import (
     ModelList,
     Prediction,
     TrainJob,
+    VariantEntry,
+    VariantList,
 )
 from ff_mcp.server.state import AppState
 
@@ -65,7 +76,6 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                                       description=f"feature rows (at most {limits.max_rows} rows of "
                                                   f"at most {limits.max_features} finite numbers, all the same length)")]
     Label = Annotated[int, Field(ge=0, le=limits.max_classes - 1)]
-    default_hidden = [min(500, limits.max_hidden)] * min(2, limits.max_depth)
 
     @server.tool(
         title="Train a Forward-Forward model",
@@ -83,11 +93,17 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                                                          "is held out for test accuracy")] = None,
         y: Annotated[list[Label] | None, Field(min_length=2, max_length=limits.max_rows,
                                                description="one integer class label per row of x")] = None,
-        hidden: Annotated[list[Annotated[int, Field(ge=1, le=limits.max_hidden)]],
+        hidden: Annotated[list[Annotated[int, Field(ge=1, le=limits.max_hidden)]] | None,
                           Field(min_length=1, max_length=limits.max_depth,
-                                description="hidden layer sizes, first layer first")] = default_hidden,  # noqa: B006
-        epochs: Annotated[int, Field(ge=1, le=limits.max_epochs, description="passes over the training rows")] = 10,
-        batch_size: Annotated[int, Field(ge=1, le=limits.max_batch_size, description="rows per mini-batch")] = 100,
+                                description="hidden layer sizes, first layer first (default: the recipe's)")] = None,
+        epochs: Annotated[int | None, Field(ge=1, le=limits.max_epochs,
+                                            description="passes over the training rows (default: the recipe's)")] = None,
+        batch_size: Annotated[int | None, Field(ge=1, le=limits.max_batch_size,
+                                                description="rows per mini-batch (default: the recipe's)")] = None,
+        recipe: Annotated[Literal[tuple(recipe_names())],
+                          Field(description="defaults for what is not given: 'auto' picks network, epochs, batch "
+                                            "size and learning rate from the data's size (within this server's "
+                                            "limits)")] = "auto",
         lr: Annotated[float | None, Field(gt=0, le=10, allow_inf_nan=False,
                                           description="learning rate (default 1e-3, Adam)")] = None,
         goodness: Annotated[Literal[tuple(goodness_names())], Field(description="goodness function")] = "sum_squares",
@@ -95,6 +111,11 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                             Field(description="train all layers together, or one after another")] = "simultaneous",
         negatives: Annotated[Literal[tuple(negative_names())],
                              Field(description="how negative data is made")] = "wrong_label",
+        variant: Annotated[Literal[tuple(model_kind_names())],
+                           Field(description="the FF method (model kind); ff_variants lists them")] = "ff",
+        options: Annotated[dict[str, Any] | None,
+                           Field(description="the variant's options by name (ff_variants lists each with its "
+                                             "type and default); unknown names are refused")] = None,
         seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="seed for weights, shuffling and negatives")] = 0,
         device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]{1,2})?)$",
                                      description="auto, cpu, cuda, cuda:N or mps")] = "auto",
@@ -110,7 +131,7 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                 validate_name(name, "name")
                 data = _training_data(state, name, dataset, x, y)
                 return _submit(state, name, data, hidden, epochs, batch_size, lr, goodness, schedule, negatives,
-                               seed, device)
+                               seed, device, variant, options or {}, recipe)
 
         job = await anyio.to_thread.run_sync(prepare)
         if wait_seconds > 0:
@@ -143,14 +164,17 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         ctx: Context,
         model: ModelName,
         x: Rows,
+        method: Annotated[str | None, Field(max_length=64, description="prediction method (ff_model_info lists a "
+                                                                       "model's methods); default: the one it "
+                                                                       "was evaluated with")] = None,
     ) -> Prediction:
         """Predict one label per row of x with a saved model; scores are per-label goodness or readout probabilities."""
         state = state_of(ctx)
         with client_errors():
             checkpoint = state.registry.load(model)
-            network = checkpoint.network
-            rows = _features(x, network.config.in_features, state.limits)
-            method = _predict_method(checkpoint)
+            network = checkpoint.model
+            rows = _features(x, network.in_features, state.limits)
+            method = _predict_method(checkpoint, method)
             scores = predict_in_chunks(network, rows, method)
         scores = torch.nan_to_num(scores.float(), nan=0.0, posinf=3.4e38, neginf=-3.4e38)
         return Prediction(labels=scores.argmax(dim=1).tolist(), scores=scores.tolist(), method=method)
@@ -167,8 +191,8 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         """Goodness and p(positive) of every row at every layer, for the given labels or a neutral label."""
         state = state_of(ctx)
         with client_errors():
-            network = state.registry.load(model).network
-            rows = _features(x, network.config.in_features, state.limits)
+            network = state.registry.load(model).model
+            rows = _features(x, network.in_features, state.limits)
             label_tensor = _goodness_labels(labels, rows.shape[0], network)
             with torch.no_grad():
                 layers = network.layer_goodness(rows, label_tensor)
@@ -205,6 +229,11 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
             state.registry.delete(model)
         return Deleted(model=model, deleted=True)
 
+    @server.tool(title="List FF variants", annotations=READ_ONLY)
+    def ff_variants(ctx: Context) -> VariantList:
+        """Every FF variant ff_train accepts, with its description and its options (type, default, meaning)."""
+        return VariantList(variants=[VariantEntry(**entry) for entry in variant_catalog()])
+
     @server.tool(title="List data sets", annotations=READ_ONLY)
     def ff_datasets(ctx: Context) -> DatasetList:
         """The data sets this machine has for ff_train, and where each was found."""
@@ -237,11 +266,22 @@ def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: A
     return load_dataset(key, data_dir=state.config.dataset_dir)
 
 
-def _submit(state: AppState, name: str, data: Dataset, hidden: list[int], epochs: int, batch_size: int,
-            lr: float | None, goodness: str, schedule: str, negatives: str, seed: int, device: str) -> Job:
+def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None, epochs: int | None,
+            batch_size: int | None, lr: float | None, goodness: str, schedule: str, negatives: str, seed: int,
+            device: str, variant: str = "ff", variant_options: dict[str, Any] | None = None,
+            recipe: str = "auto") -> Job:
     from ff_mcp.training import TrainOptions
 
     limits = state.limits
+    options = TrainOptions(hidden=tuple(hidden) if hidden else None, epochs=epochs, batch_size=batch_size, lr=lr,
+                           goodness=goodness, schedule=schedule, negatives=negatives, seed=seed, device=device,
+                           variant=variant, options=dict(variant_options or {}), recipe=recipe).resolved(data)
+    # what the recipe chose stays within this server's limits (what the client gave was checked by the schema)
+    hidden = list(options.hidden)[: limits.max_depth] if hidden is None else hidden
+    hidden = [min(h, limits.max_hidden) for h in hidden]
+    epochs = min(options.epochs, limits.max_epochs)
+    batch_size = min(options.batch_size, limits.max_batch_size)
+    options = dataclasses.replace(options, hidden=tuple(hidden), epochs=epochs, batch_size=batch_size)
     if len(hidden) > limits.max_depth or any(not 1 <= h <= limits.max_hidden for h in hidden):
         raise ValueError(f"hidden must have 1-{limits.max_depth} sizes, each in [1, {limits.max_hidden}], got {hidden}")
     if not 1 <= epochs <= limits.max_epochs:
@@ -252,9 +292,7 @@ def _submit(state: AppState, name: str, data: Dataset, hidden: list[int], epochs
     if negatives == "hybrid" and (data.image_shape is None or len(data.image_shape) != 2):
         raise ValueError("negatives 'hybrid' needs image data with a 2-D image_shape (a data set such as digits "
                          "or mnist); use 'noise' or 'wrong_label' for rows given as x")
-    options = TrainOptions(hidden=tuple(hidden), epochs=epochs, batch_size=batch_size, lr=lr, goodness=goodness,
-                           schedule=schedule, negatives=negatives, seed=seed, device=device)
-    options.network_config(data)  # raises ValueError on a combination the engine cannot build
+    options.model_config(data)  # raises ValueError on a combination the engine cannot build, or a bad option
     options.train_config()
     planned = epochs * (len(hidden) if schedule == "greedy" else 1)
     registry = state.registry
@@ -337,27 +375,29 @@ def _features(x: Any, in_features: int, limits: Limits) -> torch.Tensor:
     return validate_features(x, in_features)
 
 
-def _predict_method(checkpoint: Any) -> str:
-    network = checkpoint.network
-    if network.labels.mode == "none" and not network.config.readout:
-        hint = "use ff_color_score" if checkpoint.extra.get("kind") == "color" else "it has no label embedding and no readout"
+def _predict_method(checkpoint: Any, method: str | None = None) -> str:
+    """``method`` if the model has it; without one, the method it was evaluated with (else its preferred one)."""
+    model = checkpoint.model
+    methods = list(model.prediction_methods())
+    if not methods:
+        hint = "use ff_color_score" if checkpoint.extra.get("kind") == "color" else "it has no prediction method"
         raise ToolError(f"this model has no labels to predict ({hint}); ff_goodness still works")
-    if network.labels.mode == "none":
-        return "readout"
-    method = checkpoint.train_config.get("predict_method", "goodness")
-    if method == "readout" and not network.config.readout:
-        return "goodness"
-    return method if method in ("goodness", "readout") else "goodness"
+    if method is not None:
+        if method not in methods:
+            raise ValueError(f"method must be one of {methods} for this model, got {method!r}")
+        return method
+    trained_with = checkpoint.train_config.get("predict_method")
+    return trained_with if trained_with in methods else methods[0]
 
 
 def _goodness_labels(labels: list[int] | None, rows: int, network: Any) -> torch.Tensor | None:
     if labels is None:
         return None
-    if network.labels.mode == "none":
+    if getattr(getattr(network, "labels", None), "mode", None) == "none":
         raise ValueError("labels: this model was trained without labels in its input (label_mode 'none'); omit labels")
     if len(labels) != rows:
         raise ValueError(f"labels has {len(labels)} entries but x has {rows} rows; give one label per row")
-    k = network.config.num_classes
+    k = network.num_classes
     bad = next((i for i, v in enumerate(labels) if not 0 <= v < k), None)
     if bad is not None:
         raise ValueError(f"labels[{bad}] is {labels[bad]}; labels must be in [0, {k}) for this model")

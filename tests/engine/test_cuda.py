@@ -41,7 +41,7 @@ def train(fused, net_kw=None, opt_kw=None, train_kw=None, epochs=2, device="cuda
     gen = torch.Generator().manual_seed(0)
     x, y = torch.rand(64, 40, generator=gen), torch.randint(0, 10, (64,), generator=gen)
     net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(32, 24, 16), **(net_kw or {})), seed=1)
-    config = TrainConfig(epochs=epochs, batch_size=16, device=device, fused_step=fused, train_eval_rows=0,
+    config = TrainConfig(epochs=epochs, batch_size=16, device=device, step="auto" if fused else "autograd", train_eval_rows=0,
                          optimizer=OptimizerConfig(**(opt_kw or {"name": "sgd", "lr": 0.05})), **(train_kw or {}))
     result = Trainer(net, config).fit(x, y)
     return net, result
@@ -115,7 +115,7 @@ GRAPH_CASES = {
 
 def fit_digits(digits, opt_kw, train_kw, cuda_graph, net_kw=None):
     net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(64, 48, 48), **(net_kw or {})), seed=4)
-    config = TrainConfig(batch_size=100, device="cuda", seed=9, train_eval_rows=0, cuda_graph=cuda_graph,
+    config = TrainConfig(batch_size=100, device="cuda", seed=9, train_eval_rows=0, step="cuda_graph" if cuda_graph else "auto",
                          optimizer=OptimizerConfig(**opt_kw), **train_kw)
     trainer = Trainer(net, config)
     return net, trainer.fit(digits.x_train, digits.y_train, digits.x_test, digits.y_test), trainer

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -58,13 +57,6 @@ def test_without_torchrun_the_threaded_pipeline_is_chosen(monkeypatch):
     assert isinstance(trainer, PipelineTrainer) and trainer.stages == [range(0, 1), range(1, 4)]
 
 
-def _cli_has_pipeline_flag() -> bool:
-    import ff_mcp.cli
-
-    return '"--pipeline"' in Path(ff_mcp.cli.__file__).read_text()
-
-
-@pytest.mark.skipif(not _cli_has_pipeline_flag(), reason="ff-mcp train has no --pipeline flag yet")
 def test_torchrun_writes_one_checkpoint_with_the_threaded_pipelines_weights(tmp_path):
     out = tmp_path / "m.safetensors"
     args = ["--dataset", "digits", "--hidden", "32,32,32,32", "--epochs", "2", "--batch-size", "50", "--seed", "4",

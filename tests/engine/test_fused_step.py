@@ -17,7 +17,7 @@ def train(fused, net_kw=None, opt_kw=None, train_kw=None, epochs=2, trainer_cls=
     torch.manual_seed(0)
     x, y = torch.rand(64, 40), torch.randint(0, 10, (64,))
     net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(32, 24, 16), **(net_kw or {})), seed=1)
-    config = TrainConfig(epochs=epochs, batch_size=16, device="cpu", fused_step=fused, train_eval_rows=0,
+    config = TrainConfig(epochs=epochs, batch_size=16, device="cpu", step="auto" if fused else "autograd", train_eval_rows=0,
                          optimizer=OptimizerConfig(**(opt_kw or {"name": "sgd", "lr": 0.05})), **(train_kw or {}))
     result = trainer_cls(net, config).fit(x, y)
     return net, result
@@ -64,10 +64,10 @@ def test_sgd_momentum_buffers_are_torch_sgd_buffers():
     buffers = []
     for fused in (True, False):
         net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(32, 24)), seed=1)
-        trainer = Trainer(net, TrainConfig(epochs=1, batch_size=16, device="cpu", fused_step=fused, train_eval_rows=0,
+        trainer = Trainer(net, TrainConfig(epochs=1, batch_size=16, device="cpu", step="auto" if fused else "autograd", train_eval_rows=0,
                                            optimizer=OptimizerConfig("sgd", 0.05, weight_decay=3e-4)))
         trainer.fit(x, y)
-        buffers.append([opt.state[p]["momentum_buffer"] for opt in trainer.optimizers for p in opt.param_groups[0]["params"]])
+        buffers.append([opt.state[p]["momentum_buffer"] for opt in trainer.session.optimizers for p in opt.param_groups[0]["params"]])
     for fused_buf, torch_buf in zip(*buffers):
         assert torch.allclose(fused_buf, torch_buf, atol=1e-5, rtol=1e-4)
 
@@ -78,7 +78,7 @@ def test_which_layers_take_the_fused_step():
     gelu = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(8,), activation="gelu"))
     assert not fused_supported(gelu.layers[0])
     trainer = Trainer(gelu, TrainConfig(device="cpu"))
-    assert not trainer.shares_first_layer  # the autograd path gets ordinary rows
+    assert not trainer.session.shares_first_layer  # the autograd path gets ordinary rows
 
 
 def test_labeled_rows_materialize_to_the_rows_the_contrast_builds():
@@ -133,9 +133,9 @@ def test_handing_the_next_layer_its_scaled_rows_changes_no_bits():
         net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(32, 24, 16)), seed=1)
         trainer = Trainer(net, TrainConfig(epochs=2, batch_size=16, device="cpu", train_eval_rows=0,
                                            optimizer=OptimizerConfig("sgd", 0.05, weight_decay=3e-4)))
-        assert trainer._normalized_input == [False, True, True]  # the shared first layer reads raw rows
+        assert trainer.session.normalized_input == [False, True, True]  # the shared first layer reads raw rows
         if not handoff:
-            trainer._normalized_input = [False] * 3
+            trainer.session.normalized_input = [False] * 3
         history = trainer.fit(x, y).history
         states.append((net.state_dict(), history))
     (a, hist_a), (b, hist_b) = states
@@ -181,7 +181,7 @@ def test_scaled_rows_still_train_right_when_onednn_is_switched_off_mid_run(monke
         net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(32, 24, 16)), seed=1)
         trainer = Trainer(net, TrainConfig(epochs=2, batch_size=16, device="cpu", train_eval_rows=0,
                                            optimizer=OptimizerConfig("sgd", 0.05, weight_decay=3e-4)))
-        assert trainer._normalized_input == [False, True, True]
+        assert trainer.session.normalized_input == [False, True, True]
         if switch_off:
             monkeypatch.setattr(torch.backends.mkldnn, "enabled", False)
         return net, trainer.fit(x, y)

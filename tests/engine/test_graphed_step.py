@@ -36,8 +36,8 @@ def fit(digits, graphed, train_kw, net_kw=None):
     net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(48, 32, 32), **(net_kw or {})), seed=4)
     config = TrainConfig(device="cpu", seed=9, train_eval_rows=0, **train_kw)
     trainer = Trainer(net, config)
-    if graphed:  # what cuda_graph=True does on a GPU, with the stand-in graph
-        trainer._use_graph, trainer._graph_factory = True, StandInGraph
+    if graphed:  # what step="cuda_graph" does on a GPU, with the stand-in graph
+        trainer.session._use_graph, trainer.session._graph_factory = True, StandInGraph
     result = trainer.fit(digits.x_train, digits.y_train)
     return net, result, trainer
 
@@ -68,42 +68,43 @@ def test_graphed_steps_train_the_eager_weights_and_statistics(digits, case):
     lr_changes = sum(a != b for a, b in zip(factors, factors[1:]))
     assert StandInGraph.captured == graphed.cuda_graph["captures"] == 1 + lr_changes
     assert graphed.cuda_graph == {"captures": 1 + lr_changes, "eager_warmup_steps": GraphedStep.WARMUP, "error": None}
-    assert trainer._graphed is None  # released with its memory once fit returns
+    assert trainer.session._graphed is None  # released with its memory once fit returns
 
 
 def test_short_last_batches_run_eagerly_beside_the_graph(digits):
     steps = []
     net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(16, 16)), seed=0)
     trainer = Trainer(net, TrainConfig(epochs=1, batch_size=500, device="cpu", train_eval_rows=0))
-    trainer._use_graph, trainer._graph_factory = True, StandInGraph
-    eager_step = trainer.train_step
-    trainer.train_step = lambda x, *a, **kw: steps.append(x.shape[0]) or eager_step(x, *a, **kw)
+    trainer.session._use_graph, trainer.session._graph_factory = True, StandInGraph
+    eager_step = trainer.session.train_step
+    trainer.session.train_step = lambda x, *a, **kw: steps.append(x.shape[0]) or eager_step(x, *a, **kw)
     trainer.fit(digits.x_train, digits.y_train)
     assert steps == [500, 500, 347]  # two full batches (the first warm-up steps) and the rest, eagerly
 
 
 def test_cuda_graph_without_a_gpu_names_what_it_needs():
     net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(16, 16)), seed=0)
-    with pytest.raises(ValueError, match="cuda_graph needs a CUDA device, got 'cpu'"):
-        Trainer(net, TrainConfig(device="cpu", cuda_graph=True))
+    with pytest.raises(ValueError, match="step 'cuda_graph' needs a CUDA device, got 'cpu'"):
+        Trainer(net, TrainConfig(device="cpu", step="cuda_graph"))
 
 
 @pytest.mark.parametrize("train_kw, message", [
     ({"schedule": "greedy"}, "schedule 'simultaneous', got 'greedy'"),
     ({"negatives": "hybrid"}, "negatives that only change the label ('wrong_label' or 'hard'), got 'hybrid'"),
-    ({"fused_step": False}, "the fused step on every layer"),
+    ({"activation": "gelu"}, "the fused step on every layer"),
     ({"optimizer": OptimizerConfig("adam", 1e-3, fused=False)}, "the fused Adam"),
 ])
 def test_cuda_graph_names_every_setting_it_cannot_capture(train_kw, message):
-    net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(16, 16)), seed=0)
+    net_kw = {"activation": train_kw.pop("activation")} if "activation" in train_kw else {}
+    net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(16, 16), **net_kw), seed=0)
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        Trainer(net, TrainConfig(device="cpu", cuda_graph=True, **train_kw))
+        Trainer(net, TrainConfig(device="cpu", step="cuda_graph", **train_kw))
 
 
 def test_the_pipeline_refuses_cuda_graph():
     net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(16, 16)), seed=0)
     with pytest.raises(ValueError, match="the single-process Trainer"):
-        PipelineTrainer(net, TrainConfig(device="cpu", cuda_graph=True), stages=2)
+        PipelineTrainer(net, TrainConfig(device="cpu", step="cuda_graph"), stages=2)
 
 
 def test_a_failed_capture_leaves_the_run_eager_and_says_why(digits, caplog):
@@ -113,7 +114,7 @@ def test_a_failed_capture_leaves_the_run_eager_and_says_why(digits, caplog):
     eager_net, eager, _ = fit(digits, False, CASES["adam, no cooldown"])
     net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(48, 32, 32)), seed=4)
     trainer = Trainer(net, TrainConfig(device="cpu", seed=9, train_eval_rows=0, **CASES["adam, no cooldown"]))
-    trainer._use_graph, trainer._graph_factory = True, refused
+    trainer.session._use_graph, trainer.session._graph_factory = True, refused
     with caplog.at_level("WARNING", logger="ff_mcp.engine.graphed"):
         result = trainer.fit(digits.x_train, digits.y_train)
     assert result.cuda_graph["error"] == "CUDA error: operation not permitted when stream is capturing"

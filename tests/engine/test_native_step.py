@@ -25,7 +25,7 @@ def train(native_step, net_kw=None, opt_kw=None, train_kw=None, epochs=3, batch_
     x, y = torch.rand(80, 40), torch.randint(0, 10, (80,))
     net = build_network(NetworkConfig(**{"in_features": 40, "num_classes": 10, "hidden": (32, 24, 16), **(net_kw or {})}),
                         seed=1)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, device="cpu", native_step=native_step, train_eval_rows=0,
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, device="cpu", step="native" if native_step else "auto", train_eval_rows=0,
                          optimizer=OptimizerConfig(**(opt_kw or SGD)), **(train_kw or {}))
     result = Trainer(net, config).fit(x, y)
     return net, result
@@ -72,7 +72,7 @@ def test_native_step_result_reports_its_steps_in_the_summary():
     x, y = torch.rand(60, 30), torch.randint(0, 3, (60,))
     data = Dataset("toy", x, y, x[:20], y[:20], 3, None, "test")
     options = TrainOptions(hidden=(16, 16), epochs=2, batch_size=20, optimizer="sgd", lr=0.05, device="cpu",
-                           native_step=True)
+                           step="native")
     summary = train_model(data, options).summary()
     assert summary["native_steps"] == 2 * 3 - 1
 
@@ -102,13 +102,15 @@ def test_native_step_with_bf16_matmuls_trains_the_same_weights_as_the_python_ste
     ({"amp": "fp16"}, "amp 'none' or 'bf16'"),
     ({"schedule": "greedy"}, "the simultaneous schedule"),
     ({"negatives": "noise"}, "label-only negatives"),
-    ({"fused_step": False}, "every layer on the fused step"),
+    ({"activation": "gelu"}, "every layer on the fused step"),
 ])
 def test_native_step_refuses_what_it_does_not_cover(change, needs):
-    net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(16, 16)), seed=1)
-    config = dataclasses.replace(TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), native_step=True),
+    change = dict(change)
+    net_kw = {"activation": change.pop("activation")} if "activation" in change else {}
+    net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(16, 16), **net_kw), seed=1)
+    config = dataclasses.replace(TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), step="native"),
                                  **change)
-    with pytest.raises(ValueError, match="native_step needs") as info:
+    with pytest.raises(ValueError, match="step 'native' needs") as info:
         Trainer(net, config)
     assert needs in str(info.value)
 
@@ -117,21 +119,21 @@ def test_native_step_refuses_a_layer_normalising_otherwise():
     net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(16, 16)), seed=1)
     net.layers[1].norm = "l2"  # the network (and the readout) normalise with rms
     with pytest.raises(ValueError, match="layer 1 has 'l2'"):
-        Trainer(net, TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), native_step=True))
+        Trainer(net, TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), step="native"))
 
 
 def test_native_step_refuses_symba():
     net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(16, 16), loss="symba"), seed=1)
     with pytest.raises(ValueError, match="the softplus loss"):
-        Trainer(net, TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), native_step=True))
+        Trainer(net, TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), step="native"))
 
 
 def test_native_step_without_a_compiler_says_what_to_install(monkeypatch):
     monkeypatch.setattr(native, "_MODULE", None)
     monkeypatch.setattr(native, "missing_tools", lambda: ["a C++ compiler (Debian: apt-get install g++)"])
     net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(16, 16)), seed=1)
-    with pytest.raises(ValueError, match=r"native_step: the compiled step needs a C\+\+ compiler"):
-        Trainer(net, TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), native_step=True))
+    with pytest.raises(ValueError, match=r"step 'native': the compiled step needs a C\+\+ compiler"):
+        Trainer(net, TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), step="native"))
 
 
 def test_build_name_follows_the_source_and_the_cpu(monkeypatch):
@@ -145,20 +147,20 @@ def test_native_step_checks_labels_before_reading_the_label_table():
     """A label outside [0, K) must not read past the table: fit refuses it, and the compiled step
     checks it again for callers of train_step."""
     net = build_network(NetworkConfig(in_features=40, num_classes=10, hidden=(16, 16)), seed=1)
-    trainer = Trainer(net, TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), native_step=True,
+    trainer = Trainer(net, TrainConfig(device="cpu", optimizer=OptimizerConfig("sgd", 0.05), step="native",
                                        train_eval_rows=0))
     x, y = torch.rand(32, 40), torch.randint(0, 10, (32,))
     with pytest.raises(ValueError, match=r"y_train labels must be in \[0, 10\), got 0\.\.10"):
         trainer.fit(x, torch.cat([y[:-1], torch.tensor([10])]))
     gen = torch.Generator().manual_seed(0)
     index = torch.arange(16)
-    trainer.train_step(x[:16], y[:16], index, gen)  # the Python step creates the momentum buffers
-    trainer.train_step(x[:16], y[:16], index, gen)
-    assert trainer._native.steps == 1
+    trainer.session.train_step(x[:16], y[:16], index, gen)  # the Python step creates the momentum buffers
+    trainer.session.train_step(x[:16], y[:16], index, gen)
+    assert trainer.session._native.steps == 1
     bad = y[:16].clone()
     bad[3] = 12
     with pytest.raises(RuntimeError, match="label 12 of row 3 is outside"):
-        trainer.train_step(x[:16], bad, index, gen)
+        trainer.session.train_step(x[:16], bad, index, gen)
 
 
 def test_cli_train_with_native_step_says_how_many_mini_batches_ran_compiled():
@@ -173,5 +175,5 @@ def test_cli_train_with_native_step_says_how_many_mini_batches_ran_compiled():
     assert "compiled steps    27 mini-batches (--native-step)" in proc.stdout
     refused = subprocess.run(args[:-7] + ["--native-step"], capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0
-    assert "native_step needs plain SGD with momentum > 0" in refused.stderr
+    assert "step 'native' needs plain SGD with momentum > 0" in refused.stderr
     assert "Traceback" not in refused.stderr

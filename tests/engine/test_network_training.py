@@ -36,7 +36,7 @@ def test_hard_negatives_never_equal_the_true_label_even_when_the_model_is_sure()
     net = small_net()
     contrast = make_contrast("hard", net.labels)
     x, y = torch.rand(50, 40), torch.randint(0, 10, (50,))
-    contrast.prepare_epoch(lambda xs: torch.nn.functional.one_hot(y, 10).float(), x)
+    contrast.prepare_epoch(lambda xs: torch.nn.functional.one_hot(y, 10).float(), x, epoch=1)
     g = torch.Generator().manual_seed(1)
     for _ in range(20):
         _, x_neg = contrast.make_batch(BatchContext(x, y, torch.arange(50), g))
@@ -65,7 +65,7 @@ def test_predict_returns_one_label_per_row():
 def test_no_gradient_reaches_a_layer_from_a_later_layer():
     net = small_net()
     # the autograd step (the fused one builds no graph at all; tests/engine/test_fused_step.py)
-    trainer = Trainer(net, TrainConfig(epochs=1, batch_size=8, device="cpu", fused_step=False))
+    trainer = Trainer(net, TrainConfig(epochs=1, batch_size=8, device="cpu", step="autograd"))
     seen = {i: 0 for i in range(3)}
 
     def counter(i):
@@ -76,7 +76,7 @@ def test_no_gradient_reaches_a_layer_from_a_later_layer():
     for i, layer in enumerate(net.layers):
         layer.weight.register_hook(counter(i))
     x, y = torch.rand(8, 40), torch.randint(0, 10, (8,))
-    trainer.train_step(x, y, torch.arange(8), torch.Generator().manual_seed(0))
+    trainer.session.train_step(x, y, torch.arange(8), torch.Generator().manual_seed(0))
     # each layer's weight received exactly one gradient: its own loss, never a later layer's
     assert seen == {0: 1, 1: 1, 2: 1}
     # and the gradients were freed after each layer's step
@@ -196,10 +196,10 @@ def test_readout_options_reach_the_readout_optimizer():
     args = parser.parse_args(["--dataset", "digits", "--optimizer", "sgd", "--lr", "1e-3", "--readout-weight-decay", "3e-3"])
     config = options_from_args(args).train_config()
     trainer = Trainer(small_net(), config)
-    group = trainer.readout_optimizer.param_groups[0]
+    group = trainer.session.readout_optimizer.param_groups[0]
     assert (group["lr"], group["weight_decay"]) == (pytest.approx(1e-2), 3e-3)  # loeweX: 10x lr, 3e-3
     args = parser.parse_args(["--dataset", "digits", "--readout-lr", "0.5"])
-    assert Trainer(small_net(), options_from_args(args).train_config()).readout_optimizer.param_groups[0]["lr"] == 0.5
+    assert Trainer(small_net(), options_from_args(args).train_config()).session.readout_optimizer.param_groups[0]["lr"] == 0.5
 
 
 @pytest.mark.parametrize("negatives", ["hybrid", "noise"])

@@ -125,7 +125,7 @@ def test_an_error_in_a_stage_reaches_the_caller_and_stops_every_thread(digits):
         raise RuntimeError("layer 2 is broken")
 
     net.layers[2].forward_train = broken
-    trainer = PipelineTrainer(net, TrainConfig(epochs=1, batch_size=50, device="cpu", fused_step=False), stages=4)
+    trainer = PipelineTrainer(net, TrainConfig(epochs=1, batch_size=50, device="cpu", step="autograd"), stages=4)
     with pytest.raises(RuntimeError, match="layer 2 is broken"):
         trainer.fit(digits.x_train, digits.y_train)
     assert not [t for t in threading.enumerate() if t.name.startswith("ff-stage-")]

@@ -22,7 +22,7 @@ from ff_mcp.gf3.colors import (
 )
 from ff_mcp.gf3.trits import TRIT_COLORS, hue_of, trit_from_hue
 
-GOLDEN_PATH = Path(__file__).resolve().parents[1] / "data" / "gay_colors_golden.json"
+GOLDEN_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "gay_colors_golden.json"
 
 # Gay.jl hash_color, verified in independent Python and Clojure ports (research notes, section 1.3).
 SEED_1069_INDICES_1_TO_12 = (

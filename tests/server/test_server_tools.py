@@ -9,6 +9,7 @@ import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPError
 
+from ff_mcp.engine import model_kind_names
 from ff_mcp.server import Limits, ServerConfig, build_server
 
 from conftest import blobs, save_untrained
@@ -16,7 +17,7 @@ from conftest import blobs, save_untrained
 pytestmark = pytest.mark.anyio
 
 TOOLS = {"ff_train", "ff_job_status", "ff_job_cancel", "ff_predict", "ff_goodness", "ff_models", "ff_model_info",
-         "ff_model_delete", "ff_datasets"}
+         "ff_model_delete", "ff_datasets", "ff_variants"}
 
 
 async def train(client, name, data, **kw):
@@ -46,8 +47,14 @@ async def test_every_tool_has_annotations_descriptions_and_an_output_schema(serv
     assert tools["ff_predict"].annotations.read_only_hint is True
     assert tools["ff_model_delete"].annotations.destructive_hint is True
     train_schema = tools["ff_train"].input_schema["properties"]
-    assert train_schema["epochs"]["maximum"] == 50  # the configured limit reaches the schema
-    assert train_schema["hidden"]["maxItems"] == 3
+
+    def bound(schema: dict, key: str):  # an optional argument's bound sits in its non-null anyOf branch
+        return next(s[key] for s in [schema, *schema.get("anyOf", [])] if key in s)
+
+    assert bound(train_schema["epochs"], "maximum") == 50  # the configured limit reaches the schema
+    assert bound(train_schema["hidden"], "maxItems") == 3
+    variant = train_schema["variant"]  # the registered kinds when the server was built ("ff" alone: a const)
+    assert variant.get("enum", [variant.get("const")]) == model_kind_names()
 
 
 async def test_train_waits_and_returns_final_metrics_with_progress(server, mode, tiny_data):

@@ -53,7 +53,7 @@
 
 (deftest both-transports-give-the-same-goodness
   (if-not (and (bridge/in-process?) (System/getenv "FF_MCP_COMMAND"))
-    (is true "needs ff-mcp's JVM and FF_MCP_COMMAND; run by tests/clojure_bridge under JPype")
+    (is true "needs ff-mcp's JVM and FF_MCP_COMMAND; run by tests/clojure under JPype")
     (let [in-process (pcf/ff-color-learning warm cool :epochs 30 :transport :in-process)
           stdio (pcf/ff-color-learning warm cool :epochs 30 :transport :stdio)]
       (record! :in-process in-process)

@@ -9,7 +9,7 @@
   []
   (or (System/getProperty "ff_mcp.golden")
       (System/getenv "FF_MCP_GOLDEN")
-      "tests/data/gay_colors_golden.json"))
+      "tests/fixtures/gay_colors_golden.json"))
 
 (defn- thrown-data
   [f]

@@ -46,7 +46,7 @@ def _env(tmp: Path) -> dict[str, str]:
         **os.environ,
         "FF_MCP_COMMAND": json.dumps(server),  # the stdio transport's server: this venv's ff-mcp serve
         "FF_MCP_PYTHON": sys.executable,  # runs the fake servers of ff-mcp.bridge-stdio-test
-        "FF_MCP_GOLDEN": str(REPO_ROOT / "tests" / "data" / "gay_colors_golden.json"),
+        "FF_MCP_GOLDEN": str(REPO_ROOT / "tests" / "fixtures" / "gay_colors_golden.json"),
         "PYTHONUNBUFFERED": "1",
     }
 

@@ -22,7 +22,7 @@ COMMAND = [
 @pytest.mark.skipif(shutil.which("clojure") is None, reason="the `clojure` command is not installed (Debian package clojure)")
 def test_clojure_colors_tests_pass_against_the_shared_golden_file():
     assert DATA_JSON_JAR.exists(), f"{DATA_JSON_JAR} is missing; install the Debian package libdata-json-clojure"
-    env = {**os.environ, "FF_MCP_GOLDEN": str(REPO_ROOT / "tests" / "data" / "gay_colors_golden.json")}
+    env = {**os.environ, "FF_MCP_GOLDEN": str(REPO_ROOT / "tests" / "fixtures" / "gay_colors_golden.json")}
     result = subprocess.run(COMMAND, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300)
     report = result.stdout + result.stderr
     assert result.returncode == 0, report

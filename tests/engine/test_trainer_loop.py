@@ -1,0 +1,78 @@
+"""The one training loop: the readout's cooldown, contrasts asked before every epoch, label_mode from
+the contrast."""
+
+from __future__ import annotations
+
+import torch
+
+from ff_mcp.data import load_dataset
+from ff_mcp.engine import NetworkConfig, OptimizerConfig, Trainer, TrainConfig, build_network
+from ff_mcp.engine.negatives import _REGISTRY, Noise, register_contrast
+from ff_mcp.training import TrainOptions, train_model
+
+
+def small_digits():
+    data = load_dataset("digits")
+    return data.x_train[:200], data.y_train[:200]
+
+
+def test_the_readout_learning_rate_cools_down_with_the_layers_unless_told_not_to():
+    x, y = small_digits()
+    for readout_cooldown, expected_factor in ((True, 2.0 * (1 + 4 - 3) / 4), (False, 1.0)):
+        net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(16, 16), label_mode="concat"))
+        trainer = Trainer(net, TrainConfig(epochs=4, batch_size=50, device="cpu", readout_cooldown=readout_cooldown,
+                                           optimizer=OptimizerConfig("sgd", 0.01)))
+        trainer.fit(x, y)
+        # the last epoch (index 3 of 4) ran at factor 2 (1 + 4 - 3) / 4 = 1.0 for the layers
+        layer_lr = trainer.session.optimizers[0].param_groups[0]["lr"]
+        readout_lr = trainer.session.readout_optimizer.param_groups[0]["lr"]
+        assert layer_lr == 0.01 * 2.0 * (1 + 4 - 3) / 4
+        assert readout_lr == 0.1 * expected_factor  # readout lr is 10x for SGD
+
+
+class CountingNoise(Noise):
+    """An unsupervised contrast registered by a test: it records every prepare_epoch call."""
+
+    name = "counting_noise"
+    calls: list[int] = []
+
+    def prepare_epoch(self, predict_probs, x_train, epoch):
+        CountingNoise.calls.append(epoch)
+
+
+def test_a_newly_registered_unsupervised_contrast_is_prepared_every_epoch_and_trains_without_labels():
+    register_contrast("counting_noise", CountingNoise)
+    try:
+        CountingNoise.calls = []
+        data = load_dataset("digits", limit_train=300)
+        trained = train_model(data, TrainOptions(negatives="counting_noise", hidden=(32,), epochs=3, device="cpu"))
+        assert CountingNoise.calls == [0, 1, 2]
+        assert trained.network.config.label_mode == "none"  # the contrast needs no labels, so none go in
+        assert trained.result.final["predict_method"] == "readout"  # no label to try by goodness
+        assert "test_accuracy_goodness" not in trained.result.final
+    finally:
+        _REGISTRY.pop("counting_noise", None)
+
+
+def test_the_cli_offers_contrasts_registered_before_its_parser_is_built():
+    from ff_mcp.cli import build_parser
+
+    register_contrast("counting_noise", CountingNoise)
+    try:
+        args = build_parser().parse_args(["train", "--dataset", "digits", "--negatives", "counting_noise"])
+        assert args.negatives == "counting_noise"
+    finally:
+        _REGISTRY.pop("counting_noise", None)
+
+
+def test_hard_negatives_use_the_models_predictions_from_the_second_epoch_on():
+    from ff_mcp.engine.negatives import HardLabel
+
+    x, y = small_digits()
+    net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(16, 16), label_mode="concat"))
+    trainer = Trainer(net, TrainConfig(epochs=2, batch_size=50, device="cpu", negatives="hard"))
+    contrast = trainer.session.contrast
+    assert isinstance(contrast, HardLabel) and contrast.probs is None
+    trainer.fit(x, y)
+    assert contrast.probs is not None and contrast.probs.shape == (200, 10)
+    assert torch.allclose(contrast.probs.sum(dim=1), torch.ones(200), atol=1e-4)
