@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
 from ff_mcp.bench import git_commit, record, script_command  # noqa: E402
@@ -53,7 +54,8 @@ print(json.dumps({"train_seconds": trained.result.train_seconds}))
 
 
 def run_once(code_dir: Path, variant: str, rows: int, threads: int) -> float:
-    env = {**os.environ, "PYTHONPATH": str(code_dir)}
+    # both sides read the data this checkout finds (a worktree elsewhere has no ../shared beside it)
+    env = {**os.environ, "PYTHONPATH": str(code_dir), "FF_MCP_DATA": os.environ.get("FF_MCP_DATA", str(DATA))}
     out = subprocess.run([sys.executable, "-c", RUN, variant, str(rows), str(threads)], env=env, cwd=code_dir,
                          capture_output=True, text=True, timeout=1200)
     if out.returncode != 0:
