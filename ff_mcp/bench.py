@@ -282,6 +282,8 @@ def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
 
     data = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test)
     options = options_from_args(args)
+    if options.variant != "ff" and not args.no_baseline:
+        raise ValueError(f"the backprop baseline is built for variant 'ff'; pass --no-baseline for {options.variant!r}")
     bar = ProgressBar(enabled=not args.quiet)
     started = time.perf_counter()
     ff = train_model(data, options, out=args.out, callbacks=[bar])
@@ -289,7 +291,7 @@ def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
     ff_wall = time.perf_counter() - started
     payload: dict[str, Any] = {
         "dataset": data.name,
-        "options": {k: v for k, v in options.__dict__.items() if k != "extra"},
+        "options": {k: v for k, v in (ff.options or options).__dict__.items() if k != "extra"},
         "ff": {**ff.summary(), "wall_seconds": round(ff_wall, 1),
                "history": [{k: v for k, v in h.items() if k != "layers"} for h in ff.result.history]},
     }

@@ -34,8 +34,10 @@ BASE: dict[str, Any] = {
     "peer_norm": 0.0,
     "activation": "relu",
     "readout_weight_decay": 0.0,
+    "readout_cooldown": True,
 }
-RECIPE_FIELDS = tuple(BASE) + ("lr", "predict_method", "readout_lr")
+RECIPE_FIELDS = tuple(BASE) + ("lr", "readout_lr", "readout_cooldown")
+# a recipe's "preferred_method" is used when the model has that prediction method (else its own default)
 DENSE_ONLY = ("peer_norm", "activation")  # options of the "ff" variant: applied only to it
 
 TARGET_STEPS = 10_000  # mini-batch steps the auto recipe aims for over the whole run
@@ -72,11 +74,12 @@ def loewex_settings(data: DataFacts) -> dict[str, Any]:
     # loeweX/Forward-Forward config.yaml; 100 epochs gave 1.50 % (goodness) on MNIST here
     return {"hidden": (1000, 1000, 1000), "epochs": 100, "batch_size": 100, "optimizer": "sgd", "lr": 1e-3,
             "momentum": 0.9, "weight_decay": 3e-4, "peer_norm": 0.03, "activation": "relu_full_grad",
-            "readout_weight_decay": 3e-3, "predict_method": "readout"}
+            "readout_weight_decay": 3e-3, "preferred_method": "readout",
+            "readout_cooldown": False}  # as recorded (loeweX itself also cools its classifier down)
 
 
 def hinton_4x2000_settings(data: DataFacts) -> dict[str, Any]:
-    return {**loewex_settings(data), "hidden": (2000, 2000, 2000, 2000), "epochs": 60, "predict_method": "goodness"}
+    return {**loewex_settings(data), "hidden": (2000, 2000, 2000, 2000), "epochs": 60, "preferred_method": "goodness"}
 
 
 RECIPES: dict[str, Recipe] = {

@@ -122,7 +122,7 @@ def options_from_args(args: argparse.Namespace):
         device=args.device, amp=args.amp, step=step_from_args(args), eval_every=args.eval_every,
         variant=args.variant, options=variant_options_from_args(args), recipe=args.recipe,
         readout_lr=args.readout_lr, readout_weight_decay=args.readout_weight_decay,
-        readout_cooldown=not args.no_readout_cooldown,
+        readout_cooldown=False if args.no_readout_cooldown else None,
         pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages,
     )
 

@@ -69,12 +69,13 @@ class TrainOptions:
     amp: str = "none"
     eval_every: int = 1
     cooldown: bool = True
-    readout_cooldown: bool = True  # the readout's learning rate decays with the layers' (loeweX)
+    readout_cooldown: bool | None = None  # the readout's LR decays with the layers' (loeweX); None: recipe (on)
     fused: bool | None = None  # torch's fused optimizer kernel (None: where available)
     step: str = "auto"  # auto | autograd | fused | native (compiled, CPU SGD) | cuda_graph (CUDA)
     pipeline: bool = False  # one thread per stage, or one rank per stage under torchrun (docs/SCALING.md)
     pipeline_stages: int | None = None  # None: one per rank under torchrun, else 2
     recipe: str = "auto"  # fills the fields left None (ff_mcp/recipes.py)
+    preferred_method: str | None = None  # the recipe's prediction method, used when the model has it
     variant: str = "ff"  # a registered model kind (ff_variants / `ff-mcp variants`)
     options: dict[str, Any] = field(default_factory=dict)  # the variant's options (--opt key=value)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -90,6 +91,7 @@ class TrainOptions:
                 values[key] = value
         if values["lr"] is None and values["optimizer"] == settings.get("optimizer") and "lr" in settings:
             values["lr"] = settings["lr"]
+        values["preferred_method"] = self.preferred_method or settings.get("preferred_method")
         values["hidden"] = tuple(values["hidden"]) if values["hidden"] is not None else None
         return dataclasses.replace(self, **values)
 
@@ -131,7 +133,7 @@ class TrainOptions:
             schedule=self.schedule,
             negatives=self.negatives,
             cooldown=self.cooldown,
-            readout_cooldown=self.readout_cooldown,
+            readout_cooldown=self._value("readout_cooldown"),
             seed=self.seed,
             device=self.device,
             amp=self.amp,
@@ -184,12 +186,20 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
                 extra: dict[str, Any] | None = None) -> TrainedModel:
     """Build, train on ``data`` (evaluating on its test split), and save to ``out`` if given."""
     options = options.resolved(data)
+    kind = get_model_kind(options.variant)
+    if "rows" not in kind.data_kinds:
+        raise ValueError(f"variant {options.variant!r} trains on {', '.join(kind.data_kinds)}; data set {data.name!r} "
+                         f"is rows")
     net_cfg = options.model_config(data)
     train_cfg = options.train_config()
     network = build_model(net_cfg, seed=train_cfg.seed)
+    if options.predict_method is None and options.preferred_method in network.prediction_methods():
+        train_cfg = dataclasses.replace(train_cfg, predict_method=options.preferred_method)
     if options.pipeline:
         from ff_mcp.engine.distributed import is_main_process, pipeline_trainer, shutdown
 
+        if options.variant != "ff":
+            raise ValueError(f"pipeline: pipelined training runs variant 'ff' only, got {options.variant!r}")
         trainer = pipeline_trainer(network, train_cfg, options.pipeline_stages, callbacks, should_stop)
         train_cfg = trainer.config  # under torchrun the device is this rank's
     else:

@@ -315,3 +315,30 @@ async def test_mcp_tools_train_predict_and_describe_the_variant(tmp_path, digits
 
         good = (await client.call_tool("ff_goodness", {"model": "c", "x": rows[:3].tolist()})).structured_content
         assert len(good["layers"]) == 1 and len(good["layers"][0]["goodness"]) == 3
+
+
+# ---- data types ----------------------------------------------------------------------------------
+
+def test_a_graph_is_validated_field_by_field():
+    from ff_mcp.engine import Graph
+
+    x, edges, y = torch.rand(4, 3), torch.tensor([[0, 1, 2], [1, 2, 3]]), torch.tensor([0, 1, -1, 1])
+    train = torch.tensor([True, True, False, False])
+    graph = Graph(x, edges, y, train)
+    assert graph.num_nodes == 4
+    with pytest.raises(ValueError, match=r"edge_index node ids must be in \[0, 4\), got 0..4"):
+        Graph(x, torch.tensor([[0, 1], [1, 4]]), y, train)
+    with pytest.raises(ValueError, match="train_mask selects unlabelled nodes"):
+        Graph(x, edges, y, torch.tensor([True, False, True, False]))
+    with pytest.raises(ValueError, match="x must hold finite numbers"):
+        Graph(torch.full((4, 3), float("nan")), edges, y, train)
+    with pytest.raises(ValueError, match=r"y labels must be >= 0, or -1"):
+        Graph(x, edges, torch.tensor([0, 1, -2, 1]), train)
+
+
+def test_images_are_checked_against_their_shape():
+    from ff_mcp.engine import check_images
+
+    check_images(torch.rand(2, 1, 28, 28), (1, 28, 28))
+    with pytest.raises(ValueError, match=r"x must be images \(N, 3, 32, 32\) of floats, got \(2, 1, 28, 28\)"):
+        check_images(torch.rand(2, 1, 28, 28), (3, 32, 32))

@@ -61,3 +61,45 @@ def test_rows_that_are_not_images_are_standardised_and_images_are_not():
     assert TrainOptions().model_config(rows).standardize is True
     assert TrainOptions().model_config(load_dataset("digits")).standardize is False
     assert TrainOptions(options={"standardize": False}).model_config(rows).standardize is False
+
+
+def test_label_mode_none_given_as_text_is_the_mode_not_a_missing_value():
+    data = load_dataset("digits")
+    assert TrainOptions(label_mode="none", negatives="noise").model_config(data).label_mode == "none"
+    assert TrainOptions(options={"label_mode": "none"}, negatives="noise").model_config(data).label_mode == "none"
+    with pytest.raises(ValueError, match="need a label embedding; label_mode is 'none'"):
+        from ff_mcp.training import train_model
+
+        train_model(data, TrainOptions(label_mode="none", hidden=(8,), epochs=1, device="cpu"))
+
+
+def test_a_recipes_prediction_method_is_a_preference_the_model_may_not_have():
+    from ff_mcp.data import from_arrays
+    import torch
+
+    from ff_mcp.training import train_model
+
+    rows = from_arrays(torch.rand(80, 6), torch.arange(80) % 2)
+    # loewex prefers the readout; without one the run predicts by goodness instead of failing
+    trained = train_model(rows, TrainOptions(recipe="loewex", readout=False, hidden=(8,), epochs=1, device="cpu"))
+    assert trained.result.final["predict_method"] == "goodness"
+    trained = train_model(rows, TrainOptions(recipe="loewex", hidden=(8,), epochs=1, device="cpu"))
+    assert trained.result.final["predict_method"] == "readout"
+    assert trained.train_config.readout_cooldown is False  # as the recorded loewex runs trained
+
+
+def test_standardising_is_fitted_once_and_floors_nearly_constant_features():
+    import torch
+
+    from ff_mcp.engine import NetworkConfig, build_network
+    from ff_mcp.engine.network import standardizer_stats
+
+    x = torch.zeros(100, 3)
+    x[:, 0] = torch.arange(100.0)  # std ~29
+    x[0, 1] = 1.0  # nearly constant: std 0.1, floored at a tenth of the mean std of the varying features
+    mean, std = standardizer_stats(x)
+    assert std[2] == 1.0 and std[1] >= 0.1 * (std[0] + 0.1) / 2 - 1e-6
+    net = build_network(NetworkConfig(in_features=3, num_classes=2, hidden=(4,), label_mode="concat", standardize=True))
+    net.fit_standardizer(x)
+    net.fit_standardizer(x * 100)  # a second fit keeps the first statistics
+    assert torch.allclose(net.input_mean, mean) and bool(net.input_fitted)

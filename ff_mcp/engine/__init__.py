@@ -21,7 +21,9 @@ from .protocol import (
     Batch,
     DataSpec,
     FFModel,
+    Graph,
     Session,
+    check_images,
     get_model_kind,
     model_kind_names,
     parse_options,
@@ -40,7 +42,7 @@ from .trainer import (
 )
 
 __all__ = [
-    "STEPS", "Batch", "DataSpec", "DenseOptions", "FFModel", "Session", "build_model", "get_model_kind",
+    "STEPS", "Batch", "DataSpec", "DenseOptions", "FFModel", "Graph", "Session", "check_images", "build_model", "get_model_kind",
     "model_kind_names", "parse_options", "register_model_kind", "variant_catalog",
     "BackpropNet", "BatchContext", "CallbackBase", "CheckpointError", "Contrast", "FFLinear", "FFNetwork",
     "Goodness", "LabelEmbedding", "NetworkConfig", "OptimizerConfig", "PipelineTrainer", "TrainConfig", "TrainResult", "Trainer",

@@ -19,7 +19,7 @@ from ff_mcp import seeds
 
 from .device import autocast, resolve_device
 from .layers import FFLinear
-from .network import NetworkConfig
+from .network import NetworkConfig, standardizer_stats
 from .norms import normalize
 from .trainer import TrainConfig, TrainResult
 
@@ -61,10 +61,9 @@ def train_backprop(config: NetworkConfig, train: TrainConfig, x_train: torch.Ten
     shuffle_gen = seeds.generator(train.seed, "shuffle")
     x_train, y_train = x_train.to(device, torch.float32), y_train.to(device, torch.long)
     if net.standardize:  # the statistics FFNetwork.fit_standardizer takes
-        with torch.no_grad():
-            net.input_mean.copy_(x_train.mean(dim=0))
-            std = x_train.std(dim=0) if x_train.shape[0] > 1 else torch.ones_like(net.input_std)
-            net.input_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+        mean, std = standardizer_stats(x_train)
+        net.input_mean.copy_(mean)
+        net.input_std.copy_(std)
     n, bs = x_train.shape[0], train.batch_size
     history, seconds = [], 0.0
     for epoch in range(train.epochs):

@@ -118,7 +118,7 @@ class DistributedPipelineTrainer(Trainer):
                  callbacks: list[Callback] | tuple = (), should_stop: Callable[[], bool] | None = None) -> None:
         if not dist.is_initialized():
             raise ValueError("DistributedPipelineTrainer needs a torch.distributed process group (see init_from_env)")
-        check_pipeline_config(config)
+        check_pipeline_config(config, network)
         self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         main = self.rank == 0
         super().__init__(network, config, callbacks=callbacks if main else (), should_stop=should_stop if main else None)

@@ -76,6 +76,19 @@ class NetworkConfig:
         return cls(**d)
 
 
+def standardizer_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) per feature of rows x (N, D). A constant feature keeps std 1; a nearly constant one
+    is floored at a tenth of the features' mean std, so a rare nonzero value (a pixel that is almost
+    always 0) does not become a z-score in the hundreds and drown the label slots."""
+    mean = x.mean(dim=0)
+    std = x.std(dim=0) if x.shape[0] > 1 else torch.zeros_like(mean)
+    varying = std > 1e-6
+    if not bool(varying.any()):
+        return mean, torch.ones_like(std)
+    floor = 0.1 * std[varying].mean()
+    return mean, torch.where(varying, std.clamp_min(floor), torch.ones_like(std))
+
+
 def _help(text: str) -> dict:
     return {"help": text}
 
@@ -152,6 +165,7 @@ class FFNetwork(FFModel):
         if config.standardize:  # only then: the state of a network without them stays as it was
             self.register_buffer("input_mean", torch.zeros(config.in_features))
             self.register_buffer("input_std", torch.ones(config.in_features))
+            self.register_buffer("input_fitted", torch.zeros((), dtype=torch.bool))
 
     def prepare_input(self, x: torch.Tensor) -> torch.Tensor:
         """(B, D) raw rows -> the rows the layers see: standardised when the config says so."""
@@ -161,11 +175,13 @@ class FFNetwork(FFModel):
 
     @torch.no_grad()
     def fit_standardizer(self, x_train: torch.Tensor) -> None:
-        """Take the per-feature mean and std of the training rows (a constant feature keeps std 1)."""
-        if self.config.standardize:
-            self.input_mean.copy_(x_train.mean(dim=0))
-            std = x_train.std(dim=0) if x_train.shape[0] > 1 else torch.ones_like(self.input_std)
-            self.input_std.copy_(torch.where(std > 1e-6, std, torch.ones_like(std)))
+        """Take the training rows' per-feature mean and std, once: training on from a checkpoint, or
+        on other rows, keeps the scaling its weights learned under."""
+        if self.config.standardize and not bool(self.input_fitted):
+            mean, std = standardizer_stats(x_train)
+            self.input_mean.copy_(mean)
+            self.input_std.copy_(std)
+            self.input_fitted.fill_(True)
 
     @classmethod
     def build_config(cls, data: DataSpec, hidden: tuple[int, ...], options: DenseOptions | None,
@@ -319,7 +335,7 @@ class FFNetwork(FFModel):
             methods["readout"] = "softmax of the linear readout on neutral-label activities (loeweX)"
         return methods
 
-    def predict_scores(self, x: torch.Tensor, method: str | None = "goodness") -> torch.Tensor:
+    def predict_scores(self, x: torch.Tensor, method: str | None = None) -> torch.Tensor:
         """(B, D) -> (B, K): per-label goodness ("goodness") or softmax probabilities ("readout")."""
         if method is None:
             method = self.check_method(None)
@@ -332,7 +348,7 @@ class FFNetwork(FFModel):
         raise ValueError(f"method must be one of {list(self.prediction_methods())} for this 'ff' model, "
                          f"got {method!r}")
 
-    def predict(self, x: torch.Tensor, method: str | None = "goodness") -> torch.Tensor:
+    def predict(self, x: torch.Tensor, method: str | None = None) -> torch.Tensor:
         """(B, D) -> (B,) int64: one label per row."""
         return self.predict_scores(x, method).argmax(dim=1)
 

@@ -91,7 +91,9 @@ def resolve_stages(stages: int | Sequence[range], network: FFNetwork) -> list[ra
     return stages
 
 
-def check_pipeline_config(config: TrainConfig) -> None:
+def check_pipeline_config(config: TrainConfig, network=None) -> None:
+    if network is not None and not isinstance(network, FFNetwork):
+        raise ValueError(f"pipelined training runs the dense MLP (variant 'ff') only, got {network.kind!r}")
     if config.schedule != "simultaneous":
         raise ValueError(f"pipelined training needs schedule 'simultaneous', got {config.schedule!r}")
 
@@ -200,7 +202,7 @@ class PipelineTrainer(Trainer):
     def __init__(self, network: FFNetwork, config: TrainConfig, stages: int | Sequence[range] = 2,
                  callbacks: list[Callback] | tuple = (), should_stop: Callable[[], bool] | None = None,
                  threads_per_stage: int | None = None) -> None:
-        check_pipeline_config(config)
+        check_pipeline_config(config, network)
         super().__init__(network, config, callbacks=callbacks, should_stop=should_stop)
         self.stages = resolve_stages(stages, network)
         if threads_per_stage is not None and threads_per_stage < 1:

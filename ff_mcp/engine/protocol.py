@@ -45,6 +45,60 @@ class DataSpec:
 
 
 @dataclass(frozen=True, eq=False)
+class Graph:
+    """A graph for node classification: the data type of graph model kinds.
+
+    x: (N, F) float32 node features; edge_index: (2, E) int64 source/target node ids; y: (N,) int64
+    labels, -1 for unlabelled nodes; train/val/test masks: (N,) bool. Validated on construction, so a
+    kind receives only a well-formed graph (Trainer.fit takes rows and images; graph kinds train
+    through their own session on the whole graph: one batch, every node).
+    """
+
+    x: torch.Tensor
+    edge_index: torch.Tensor
+    y: torch.Tensor
+    train_mask: torch.Tensor
+    val_mask: torch.Tensor | None = None
+    test_mask: torch.Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 2 or not self.x.is_floating_point():
+            raise ValueError(f"x must be (nodes, features) floats, got {tuple(self.x.shape)} {self.x.dtype}")
+        n = self.x.shape[0]
+        if not torch.isfinite(self.x).all():
+            raise ValueError("x must hold finite numbers (no NaN or inf)")
+        if self.edge_index.ndim != 2 or self.edge_index.shape[0] != 2 or self.edge_index.dtype != torch.int64:
+            raise ValueError(f"edge_index must be (2, edges) int64, got {tuple(self.edge_index.shape)} "
+                             f"{self.edge_index.dtype}")
+        if self.edge_index.numel() and not (0 <= int(self.edge_index.min()) and int(self.edge_index.max()) < n):
+            raise ValueError(f"edge_index node ids must be in [0, {n}), got {int(self.edge_index.min())}.."
+                             f"{int(self.edge_index.max())}")
+        if self.y.shape != (n,) or self.y.dtype != torch.int64:
+            raise ValueError(f"y must be ({n},) int64 with -1 for unlabelled nodes, got {tuple(self.y.shape)}")
+        if self.y.numel() and int(self.y.min()) < -1:
+            raise ValueError(f"y labels must be >= 0, or -1 for an unlabelled node; got {int(self.y.min())}")
+        for name in ("train_mask", "val_mask", "test_mask"):
+            mask = getattr(self, name)
+            if mask is None:
+                continue
+            if mask.shape != (n,) or mask.dtype != torch.bool:
+                raise ValueError(f"{name} must be ({n},) bool, got {tuple(mask.shape)} {mask.dtype}")
+            if bool((self.y[mask] < 0).any()):
+                raise ValueError(f"{name} selects unlabelled nodes (y = -1)")
+
+    @property
+    def num_nodes(self) -> int:
+        return int(self.x.shape[0])
+
+
+def check_images(x: torch.Tensor, image_shape: tuple[int, ...]) -> None:
+    """Raise ValueError unless x is (N, C, H, W) floats of ``image_shape`` (C, H, W): image kinds' rows."""
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(image_shape) or not x.is_floating_point():
+        raise ValueError(f"x must be images (N, {', '.join(map(str, image_shape))}) of floats, got "
+                         f"{tuple(x.shape)} {x.dtype}")
+
+
+@dataclass(frozen=True, eq=False)
 class Batch:
     """One mini-batch: x (B, ...) data, y (B,) int64 labels, index (B,) rows of the training set."""
 
@@ -163,7 +217,9 @@ class FFModel(nn.Module):
             raise ValueError(f"y_{split} labels must be in [0, {self.num_classes}), got {int(y.min())}..{int(y.max())}")
 
     def batches(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
-        """Row indices of each mini-batch of one epoch: a fresh permutation cut in ``batch_size`` pieces."""
+        """Row indices of each mini-batch of one epoch: a fresh permutation cut in ``batch_size`` pieces
+        (rows and images alike: x[index] selects along the first dimension). A kind that trains
+        full-batch, or in another order, overrides this."""
         order = torch.randperm(n, generator=generator).to(device)
         for step in range(math.ceil(n / batch_size)):
             yield order[step * batch_size : (step + 1) * batch_size]
@@ -255,16 +311,17 @@ def coerce_option(key: str, value: Any, hint: Any, variant: str) -> Any:
     allowed = _type_text(hint)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):
-        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
-            if type(None) in args:
-                return None
-        for arg in args:
+        if value is None and type(None) in args:
+            return None
+        for arg in args:  # a string type takes "none" as itself (label_mode="none" is a mode)
             if arg is type(None):
                 continue
             try:
                 return coerce_option(key, value, arg, variant)
             except ValueError:
                 continue
+        if type(None) in args and isinstance(value, str) and value.lower() in ("none", "null"):
+            return None
         raise ValueError(f"option {key!r} of variant {variant!r} must be {allowed}, got {value!r}")
     if origin is typing.Literal:
         if value in args:

@@ -3,6 +3,7 @@ the contrast."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from ff_mcp.data import load_dataset
@@ -18,16 +19,15 @@ def small_digits():
 
 def test_the_readout_learning_rate_cools_down_with_the_layers_unless_told_not_to():
     x, y = small_digits()
-    for readout_cooldown, expected_factor in ((True, 2.0 * (1 + 4 - 3) / 4), (False, 1.0)):
+    factor = 2.0 * (1 + 6 - 5) / 6  # the last of 6 epochs (index 5): loeweX's linear cooldown
+    for readout_cooldown, readout_factor in ((True, factor), (False, 1.0)):
         net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(16, 16), label_mode="concat"))
-        trainer = Trainer(net, TrainConfig(epochs=4, batch_size=50, device="cpu", readout_cooldown=readout_cooldown,
+        trainer = Trainer(net, TrainConfig(epochs=6, batch_size=50, device="cpu", readout_cooldown=readout_cooldown,
                                            optimizer=OptimizerConfig("sgd", 0.01)))
         trainer.fit(x, y)
-        # the last epoch (index 3 of 4) ran at factor 2 (1 + 4 - 3) / 4 = 1.0 for the layers
-        layer_lr = trainer.session.optimizers[0].param_groups[0]["lr"]
-        readout_lr = trainer.session.readout_optimizer.param_groups[0]["lr"]
-        assert layer_lr == 0.01 * 2.0 * (1 + 4 - 3) / 4
-        assert readout_lr == 0.1 * expected_factor  # readout lr is 10x for SGD
+        assert trainer.session.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.01 * factor)
+        # the readout's lr is 10x the layers' with SGD
+        assert trainer.session.readout_optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * readout_factor)
 
 
 class CountingNoise(Noise):
