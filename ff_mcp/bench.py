@@ -56,7 +56,7 @@ def record(kind: str, tag: str, payload: dict[str, Any], device: torch.device, o
         "tag": tag,
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command or "ff-mcp " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "commit": git_commit(),
+        "commit": _START_COMMIT,
         "machine": machine_info(device),
         **payload,
     }
@@ -425,3 +425,8 @@ def run_from_args(args: argparse.Namespace) -> int:
              for k, v in payload.items() if k != "options"}
     print(json.dumps({"result": str(path), **brief}, default=str))
     return 0
+
+
+# the code a measurement runs is the code when it starts: taken once, at import, so an edit made while
+# a long run goes on does not mark its result "+dirty" (or clean)
+_START_COMMIT = git_commit()

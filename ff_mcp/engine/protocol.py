@@ -322,15 +322,15 @@ def coerce_option(key: str, value: Any, hint: Any, variant: str) -> Any:
                 continue
         if type(None) in args and isinstance(value, str) and value.lower() in ("none", "null"):
             return None
-        raise ValueError(f"option {key!r} of variant {variant!r} must be {allowed}, got {value!r}")
+        raise ValueError(f"option {key!r} of variant {variant!r} must be {allowed}, got {_shown(value)}")
     if origin is typing.Literal:
         if value in args:
             return value
-        raise ValueError(f"option {key!r} of variant {variant!r} must be one of {list(args)}, got {value!r}")
+        raise ValueError(f"option {key!r} of variant {variant!r} must be one of {list(args)}, got {_shown(value)}")
     if origin is tuple:
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, (list, tuple)):
-            raise ValueError(f"option {key!r} of variant {variant!r} must be {allowed}, got {value!r}")
+            raise ValueError(f"option {key!r} of variant {variant!r} must be {allowed}, got {_shown(value)}")
         item_type = args[0] if args else str
         return tuple(coerce_option(key, item, item_type, variant) for item in items if item != "")
     if hint is bool:
@@ -360,7 +360,13 @@ def coerce_option(key: str, value: Any, hint: Any, variant: str) -> Any:
     elif hint is str:
         if isinstance(value, str):
             return value
-    raise ValueError(f"option {key!r} of variant {variant!r} must be {allowed}, got {value!r}")
+    raise ValueError(f"option {key!r} of variant {variant!r} must be {allowed}, got {_shown(value)}")
+
+
+def _shown(value: Any) -> str:
+    """repr of a user's value for an error message, cut to 80 characters."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _type_text(hint: Any) -> str:

@@ -113,9 +113,10 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                              Field(description="how negative data is made")] = "wrong_label",
         variant: Annotated[Literal[tuple(model_kind_names())],
                            Field(description="the FF method (model kind); ff_variants lists them")] = "ff",
-        options: Annotated[dict[str, Any] | None,
-                           Field(description="the variant's options by name (ff_variants lists each with its "
-                                             "type and default); unknown names are refused")] = None,
+        options: Annotated[dict[Annotated[str, Field(max_length=64)], Any] | None,
+                           Field(max_length=64, description="the variant's options by name (ff_variants lists each "
+                                                            "with its type and default); unknown names are "
+                                                            "refused")] = None,
         seed: Annotated[int, Field(ge=0, le=2**31 - 1, description="seed for weights, shuffling and negatives")] = 0,
         device: Annotated[str, Field(pattern=r"^(auto|cpu|mps|cuda(:[0-9]{1,2})?)$",
                                      description="auto, cpu, cuda, cuda:N or mps")] = "auto",

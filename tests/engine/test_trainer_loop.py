@@ -76,3 +76,32 @@ def test_hard_negatives_use_the_models_predictions_from_the_second_epoch_on():
     trainer.fit(x, y)
     assert contrast.probs is not None and contrast.probs.shape == (200, 10)
     assert torch.allclose(contrast.probs.sum(dim=1), torch.ones(200), atol=1e-4)
+
+
+def test_the_backprop_baseline_trains_through_the_same_loop_and_is_a_variant(tmp_path):
+    from ff_mcp.engine import BackpropNet, load_checkpoint, save_checkpoint, train_backprop
+
+    data = load_dataset("digits")
+    config = NetworkConfig(in_features=64, num_classes=10, hidden=(64,), label_mode="concat")
+    train = TrainConfig(epochs=3, batch_size=32, device="cpu", seed=3)
+    a, result = train_backprop(config, train, data.x_train, data.y_train, data.x_test, data.y_test)
+    b, _ = train_backprop(config, train, data.x_train, data.y_train)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))  # seeded, head too
+    assert result.final["predict_method"] == "softmax" and result.final["test_accuracy"] >= 0.9
+    assert [h["epoch"] for h in result.history] == [1, 2, 3]
+    path = save_checkpoint(tmp_path / "bp.safetensors", a)
+    loaded = load_checkpoint(path)
+    assert loaded.kind == "backprop" and isinstance(loaded.model, BackpropNet)
+    with torch.no_grad():
+        assert torch.equal(loaded.model.predict(data.x_test), a.eval().predict(data.x_test))
+
+
+def test_the_backprop_variant_trains_from_the_cli(tmp_path, capsys):
+    import json
+
+    from ff_mcp.cli import main
+
+    assert main(["train", "--dataset", "digits", "--variant", "backprop", "--hidden", "32", "--epochs", "6",
+                 "--quiet", "--json", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["variant"] == "backprop" and out["predict_method"] == "softmax" and out["test_accuracy"] > 0.8
