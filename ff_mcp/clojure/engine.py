@@ -10,17 +10,15 @@ Models made here live in this process's memory (the stdio server saves them in i
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from typing import Any
 
 from ff_mcp import colorlearn
-from ff_mcp.gf3 import GAY_SEED, MASK64, MAX_COUNT, balancing_trit, check_trit, colors, parse_triad_statement, sum_mod3
+from ff_mcp import tools as shared_tools  # the tool logic the MCP server calls too
+from ff_mcp.gf3 import GAY_SEED
 
 log = logging.getLogger(__name__)
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"  # the server registry's NAME_PATTERN, so names work on both transports
-_NAME_RE = re.compile(NAME_PATTERN)
 
 
 class InProcessTools:
@@ -64,7 +62,7 @@ class InProcessTools:
 
     def ff_color_learn(self, name: str, positive: Any, negative: Any = None, seed: int = GAY_SEED,
                        hidden: int = 16, epochs: int = colorlearn.DEFAULT_EPOCHS) -> dict[str, Any]:
-        _check_name(name, "name")
+        shared_tools.validate_name(name, "name")
         result = colorlearn.ff_color_learning(positive, negative, seed=seed, hidden=hidden, epochs=epochs)
         self.models[name] = result.network
         return {
@@ -79,7 +77,7 @@ class InProcessTools:
         }
 
     def ff_color_score(self, model: str, colors: Any, image: bool = False) -> dict[str, Any]:
-        _check_name(model, "model")
+        shared_tools.validate_name(model, "model")
         if image:
             raise ValueError("image: swatch pictures are only sent by the MCP server; call with image false")
         network = self.models.get(model)
@@ -90,36 +88,13 @@ class InProcessTools:
         return {"model": model, "scores": scores, "goodness": goodness}
 
     def color_seed(self, seed: int = GAY_SEED, start: int = 0, count: int = 12) -> dict[str, Any]:
-        for field, value, high in (("seed", seed, MASK64), ("start", start, MASK64), ("count", count, MAX_COUNT)):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
-                raise ValueError(f"{field} must be an integer in [0, {high}], got {value!r}")
-        stream = colors(seed, start, count)
-        return {"seed": seed, "start": start,
-                "colors": [{"index": c.index, "hex": c.hex, "hue": c.hue, "trit": c.trit} for c in stream]}
+        return shared_tools.color_seed(seed, start, count)
 
     def gf3_triad(self, trits: list[int] | None = None, statement: str | None = None) -> dict[str, Any]:
-        if (trits is None) == (statement is None):
-            raise ValueError("give trits (2 or 3 of -1, 0, 1) or statement ('a (-1) ⊗ b (0) ⊗ c (+1)'), not both")
-        if statement is not None:
-            parsed = parse_triad_statement(statement)
-            return {"balanced": parsed.balanced, "sum_mod3": parsed.sum_mod3,
-                    "completing_trit": balancing_trit(parsed.trits), "trits": list(parsed.trits),
-                    "names": list(parsed.names), "claim_correct": parsed.claim_correct, "canonical": str(parsed)}
-        if not isinstance(trits, list) or not 2 <= len(trits) <= 3:
-            raise ValueError(f"trits must be a list of 2 or 3 trits, got {trits!r}")
-        checked = [check_trit(t, f"trits[{i}]") for i, t in enumerate(trits)]
-        total = sum_mod3(checked)
-        return {"balanced": total == 0, "sum_mod3": total, "completing_trit": balancing_trit(checked),
-                "trits": checked}
+        return shared_tools.gf3_triad(trits, statement)
 
     def ff_models(self) -> dict[str, Any]:
         return {"models": [{"name": name, "kind": colorlearn.MODEL_KIND} for name in sorted(self.models)]}
-
-
-def _check_name(value: object, field: str) -> str:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise ValueError(f"{field} must match {NAME_PATTERN} (letters, digits, _ . -; 1-64 chars), got {value!r}")
-    return value
 
 
 # ---- the Java face ---------------------------------------------------------------------------------

@@ -14,17 +14,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
-from ff_mcp import colorlearn
-from ff_mcp.gf3 import (
-    GAY_SEED,
-    MASK64,
-    MAX_COUNT,
-    balancing_trit,
-    check_trit,
-    colors,
-    parse_triad_statement,
-    sum_mod3,
-)
+from ff_mcp import colorlearn, tools
+from ff_mcp.gf3 import GAY_SEED, MASK64, MAX_COUNT
 from ff_mcp.server.errors import client_errors
 from ff_mcp.server.registry import NAME_PATTERN, validate_name
 
@@ -218,12 +209,7 @@ def register_color_tools(server: MCPServer) -> None:
         """Return colors start .. start+count-1 of Gay.jl's hash_color stream: index, hex, HSL hue and trit."""
         with client_errors():
             _check_range("count", count, 0, MAX_COUNT)
-            stream = colors(seed, start, count)
-        return ColorStream(
-            seed=seed,
-            start=start,
-            colors=[StreamColor(index=c.index, hex=c.hex, hue=c.hue, trit=c.trit) for c in stream],
-        )
+            return ColorStream(**tools.color_seed(seed, start, count))
 
     @server.tool(
         name="gf3_triad",
@@ -235,28 +221,8 @@ def register_color_tools(server: MCPServer) -> None:
 
         completing_trit is the trit that, appended to the given trits, makes them balanced (0 if they are).
         """
-        if trits is not None and statement is not None:
-            raise ToolError("give trits or statement, not both")
-        if trits is None and statement is None:
-            raise ToolError("give trits (2 or 3 of -1, 0, 1) or statement ('a (-1) ⊗ b (0) ⊗ c (+1)'); got neither")
         with client_errors():
-            if statement is not None:
-                parsed = parse_triad_statement(statement)
-                return TriadResult(
-                    balanced=parsed.balanced,
-                    sum_mod3=parsed.sum_mod3,
-                    completing_trit=balancing_trit(parsed.trits),
-                    trits=list(parsed.trits),
-                    names=list(parsed.names),
-                    claim_correct=parsed.claim_correct,
-                    canonical=str(parsed),
-                )
-            _check_range("trits length", len(trits), 2, 3)  # type: ignore[arg-type]
-            checked = [check_trit(t, f"trits[{i}]") for i, t in enumerate(trits)]  # type: ignore[arg-type]
-            total = sum_mod3(checked)
-            return TriadResult(
-                balanced=total == 0, sum_mod3=total, completing_trit=balancing_trit(checked), trits=checked
-            )
+            return TriadResult(**tools.gf3_triad(trits, statement))
 
 
 # ---- helpers ------------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import threading
 import time
 from collections import OrderedDict
@@ -22,27 +21,17 @@ from typing import Any
 from ff_mcp.engine import CheckpointError, FFNetwork, load_checkpoint, save_checkpoint
 from ff_mcp.engine.checkpoint import FORMATS, Checkpoint, methods_of, model_kind_and_config, read_metadata
 from ff_mcp.server.errors import NotFoundError
+from ff_mcp.tools import NAME_PATTERN, is_valid_name, validate_name  # noqa: F401  (names are the tools' names)
 from ff_mcp.server.schemas import ModelCard
 
 log = logging.getLogger(__name__)
 
-NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
-_NAME_RE = re.compile(NAME_PATTERN)
 SUFFIX = ".safetensors"
 STALE_TMP_SECONDS = 60.0  # older temporary files belong to no live writer (a save takes well under a second)
 
 
 class UnknownModelError(NotFoundError):
     """No model of that name is saved."""
-
-
-def validate_name(name: object, field: str = "model") -> str:
-    """Return name if it is a valid model name; ValueError naming `field` and the rule otherwise."""
-    if not isinstance(name, str) or not _NAME_RE.fullmatch(name) or name in (".", ".."):
-        raise ValueError(
-            f"{field} must be 1-64 characters from A-Z a-z 0-9 _ . - (and not '.' or '..'), got {name!r}"
-        )
-    return name
 
 
 class ModelRegistry:
@@ -115,7 +104,7 @@ class ModelRegistry:
             stem = path.name[: -len(SUFFIX)]
             if path.name.startswith(".") and path.name.endswith(".tmp"):
                 continue
-            if _NAME_RE.fullmatch(stem) and stem not in (".", "..") and path.is_file():
+            if is_valid_name(stem) and path.is_file():
                 found.append(stem)
         return sorted(found)
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from ff_mcp import colorlearn
 from ff_mcp.clojure import jvm
-from ff_mcp.clojure.engine import NAME_PATTERN, InProcessTools
+from ff_mcp.clojure.engine import InProcessTools
 from ff_mcp.clojure.run_tests import discover_namespaces
 
 WARM = ["#FF0000", "#E67F86", [250, 30, 20], "D82626"]
@@ -87,7 +88,7 @@ def test_in_process_learn_matches_the_engine_called_directly():
     [
         ("ff_color_learn", {"name": "m", "positive": ["#GG0000"]}, r"positive\[0\]: .*#GG0000"),
         ("ff_color_learn", {"name": "m", "positive": []}, r"positive must hold 1 to"),
-        ("ff_color_learn", {"name": "bad name!", "positive": ["#FF0000"]}, r"name must match"),
+        ("ff_color_learn", {"name": "bad name!", "positive": ["#FF0000"]}, r"name must be 1-64 characters"),
         ("ff_color_learn", {"name": "m", "positive": ["#FF0000"], "colour": 1}, r"unexpected argument\(s\) colour"),
         ("ff_color_score", {"model": "nope", "colors": ["#FF0000"]}, r"unknown model 'nope'"),
         ("ff_train", {}, r"unknown tool 'ff_train'.*:transport :stdio"),
@@ -109,9 +110,29 @@ def test_in_process_color_seed_and_triads_match_gf3():
     assert statement["names"] == ["a", "b", "c"] and statement["claim_correct"] is True
 
 
-def test_model_names_follow_the_server_registry():
-    registry = pytest.importorskip("ff_mcp.server.registry")
-    assert NAME_PATTERN == registry.NAME_PATTERN
+@pytest.mark.parametrize(("tool", "arguments"), [
+    ("gf3_triad", {}),
+    ("gf3_triad", {"trits": [1, 0], "statement": "a (1) ⊗ b (0)"}),
+    ("gf3_triad", {"statement": "a (1) b (0)"}),
+    ("ff_color_learn", {"name": "..", "positive": ["#FF0000"]}),
+])  # (mistakes the MCP schema catches first, like count -1, answer with the schema's text there)
+def test_in_process_errors_are_the_mcp_servers_own_texts(tool, arguments):
+    """Both transports call ff_mcp.tools (or the server's checks built on it): one text per mistake."""
+    import anyio
+    from mcp import Client
+
+    from ff_mcp.server import ServerConfig, build_server
+
+    with pytest.raises((ValueError, LookupError)) as in_process:
+        InProcessTools().call(tool, arguments)
+
+    async def over_mcp() -> str:
+        async with Client(build_server(ServerConfig(home=Path(tempfile.mkdtemp())))) as client:
+            result = await client.call_tool(tool, arguments)
+            assert result.is_error
+            return result.content[0].text
+
+    assert str(in_process.value) in anyio.run(over_mcp)
 
 
 def test_repl_subcommand_takes_an_optional_port():

@@ -1,0 +1,59 @@
+"""Tool logic with no MCP in it: plain functions that check their arguments (ValueError naming the
+field and what is allowed) and return plain dicts. The MCP server (ff_mcp/server) and the Clojure
+in-process bridge (ff_mcp/clojure/engine.py) both call these, so a tool answers the same fields
+with the same error texts over either transport.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from ff_mcp.gf3 import GAY_SEED, MASK64, MAX_COUNT, balancing_trit, check_trit, colors, parse_triad_statement, sum_mod3
+
+# Model names: also file names in the registry, so no path separators, and never "." or ".."
+NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+_NAME_RE = re.compile(NAME_PATTERN)
+
+
+def validate_name(name: object, field: str = "model") -> str:
+    """Return name if it is a valid model name; ValueError naming `field` and the rule otherwise."""
+    if not is_valid_name(name):
+        raise ValueError(
+            f"{field} must be 1-64 characters from A-Z a-z 0-9 _ . - (and not '.' or '..'), got {name!r}"
+        )
+    return name
+
+
+def is_valid_name(name: object) -> bool:
+    return isinstance(name, str) and bool(_NAME_RE.fullmatch(name)) and name not in (".", "..")
+
+
+def color_seed(seed: int = GAY_SEED, start: int = 0, count: int = 12) -> dict[str, Any]:
+    """Colors start .. start+count-1 of Gay.jl's hash_color stream: {seed, start, colors: [{index, hex, hue, trit}]}."""
+    for field, value, high in (("seed", seed, MASK64), ("start", start, MASK64), ("count", count, MAX_COUNT)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= high:
+            raise ValueError(f"{field} must be an integer in [0, {high}], got {value!r}")
+    stream = colors(seed, start, count)
+    return {"seed": seed, "start": start,
+            "colors": [{"index": c.index, "hex": c.hex, "hue": c.hue, "trit": c.trit} for c in stream]}
+
+
+def gf3_triad(trits: list[int] | None = None, statement: str | None = None) -> dict[str, Any]:
+    """GF(3) balance of 2-3 trits or of a triad statement, with the trit that completes it."""
+    if trits is not None and statement is not None:
+        raise ValueError("give trits or statement, not both")
+    if trits is None and statement is None:
+        raise ValueError("give trits (2 or 3 of -1, 0, 1) or statement ('a (-1) ⊗ b (0) ⊗ c (+1)'); got neither")
+    if statement is not None:
+        if not isinstance(statement, str):
+            raise ValueError(f"statement must be a string like 'a (-1) ⊗ b (0) ⊗ c (+1)', got {statement!r}")
+        parsed = parse_triad_statement(statement)
+        return {"balanced": parsed.balanced, "sum_mod3": parsed.sum_mod3,
+                "completing_trit": balancing_trit(parsed.trits), "trits": list(parsed.trits),
+                "names": list(parsed.names), "claim_correct": parsed.claim_correct, "canonical": str(parsed)}
+    if not isinstance(trits, (list, tuple)) or not 2 <= len(trits) <= 3:
+        raise ValueError(f"trits must be a list of 2 or 3 trits (-1, 0, 1), got {trits!r}")
+    checked = [check_trit(t, f"trits[{i}]") for i, t in enumerate(trits)]
+    total = sum_mod3(checked)
+    return {"balanced": total == 0, "sum_mod3": total, "completing_trit": balancing_trit(checked), "trits": checked}
