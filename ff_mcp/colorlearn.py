@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ff_mcp.engine import FFNetwork, NetworkConfig, OptimizerConfig, build_network
+from ff_mcp.engine import FFNetwork, NetworkConfig, OptimizerConfig, Session, Trainer, TrainConfig, build_network
 from ff_mcp.gf3 import (
     GAY_SEED,
     MAX_COUNT,
@@ -262,23 +262,53 @@ def swatch_png(colors: object, scores: list[float], *, block: int = 48, columns:
 # ---- internals --------------------------------------------------------------------------------
 
 
+class ColorSession(Session):
+    """Color learning's training procedure, run by the engine's Trainer: one FF layer, Adam, and
+    mini-batches that take a part of the positive colors and a part of the negative ones each step
+    (positives first), both sides shuffled by derive_torch_seed(seed, "shuffle") (the stream the
+    recorded examples in skill.md were trained with). Rows are the positives then the negatives;
+    y is 1 for a positive color, 0 for a negative one."""
+
+    def __init__(self, network: FFNetwork, config: TrainConfig, device: torch.device) -> None:
+        super().__init__(network, config, device)
+        self.layer = network.layers[0]
+        self.optimizer = config.optimizer.build(list(self.layer.parameters()))
+        self.positives = 0
+        self.generator: torch.Generator | None = None
+
+    @property
+    def units(self) -> int:
+        return 1
+
+    def begin_fit(self, x_train: torch.Tensor, y_train: torch.Tensor) -> None:
+        self.positives = int((y_train == 1).sum())
+        self.generator = torch.Generator().manual_seed(derive_torch_seed(self.config.seed, "shuffle"))
+
+    def batches(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device):
+        pos, neg = self.positives, n - self.positives
+        steps = math.ceil(max(pos, neg) / batch_size)  # both sides split into `steps` parts
+        order_pos = torch.randperm(pos, generator=self.generator).to(device)
+        order_neg = torch.randperm(neg, generator=self.generator).to(device) + pos
+        for part_pos, part_neg in zip(order_pos.tensor_split(steps), order_neg.tensor_split(steps)):
+            yield torch.cat([part_pos, part_neg])
+
+    def step(self, batch, generator, units, stats) -> None:
+        n_pos = int((batch.y == 1).sum())  # the batch holds its positives first
+        loss, _, _ = self.layer.local_loss(self.layer(batch.x), n_pos)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        stats[0, 0] += loss.detach()
+
+
 def _train_layer(network: FFNetwork, x_pos: torch.Tensor, x_neg: torch.Tensor, epochs: int, lr: float,
                  batch_size: int, seed: int) -> None:
-    """x_pos: (P, 3), x_neg: (N, 3). Each step: one batch of each side, positives first, one local Adam step."""
-    layer = network.layers[0]
-    optimizer = OptimizerConfig(name="adam", lr=lr).build(list(layer.parameters()))
-    generator = torch.Generator().manual_seed(derive_torch_seed(seed, "shuffle"))
-    steps = math.ceil(max(x_pos.shape[0], x_neg.shape[0]) / batch_size)  # both sides split into `steps` parts
-    network.train()
-    for _ in range(epochs):
-        order_pos = torch.randperm(x_pos.shape[0], generator=generator).to(x_pos.device)
-        order_neg = torch.randperm(x_neg.shape[0], generator=generator).to(x_neg.device)
-        for part_pos, part_neg in zip(order_pos.tensor_split(steps), order_neg.tensor_split(steps)):
-            batch = torch.cat([x_pos[part_pos], x_neg[part_neg]])  # (b+ + b-, 3), positives first
-            loss, _, _ = layer.local_loss(layer(batch), part_pos.shape[0])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+    """x_pos: (P, 3), x_neg: (N, 3): the Trainer's loop with ``ColorSession`` (no cooldown, no evaluation)."""
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=OptimizerConfig(name="adam", lr=lr),
+                         cooldown=False, seed=seed, device=str(x_pos.device), train_eval_rows=0)
+    x = torch.cat([x_pos, x_neg])
+    y = torch.cat([torch.ones(x_pos.shape[0], dtype=torch.long), torch.zeros(x_neg.shape[0], dtype=torch.long)])
+    Trainer(network, config, session=ColorSession).fit(x, y.to(x.device))
     network.eval()
 
 

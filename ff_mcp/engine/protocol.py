@@ -144,6 +144,10 @@ class Session:
     def begin_epoch(self, epoch: int, units: range, x_train: torch.Tensor, y_train: torch.Tensor) -> None:
         """Before each epoch (epoch counts from 0 across phases)."""
 
+    def batches(self, n: int, batch_size: int, generator: torch.Generator, device: torch.device) -> Iterator[torch.Tensor]:
+        """Row indices of each mini-batch of one epoch; by default the model's ``batches``."""
+        return self.model.batches(n, batch_size, generator, device)
+
     def step(self, batch: Batch, generator: torch.Generator, units: range, stats: torch.Tensor) -> None:
         raise NotImplementedError
 

@@ -178,7 +178,10 @@ class Trainer:
         config: TrainConfig,
         callbacks: list[Callback] | tuple = (),
         should_stop: Callable[[], bool] | None = None,
+        session: Callable[[FFModel, TrainConfig, torch.device], Session] | None = None,
     ) -> None:
+        """``session``: a training procedure other than the model's own (``model.training_session``),
+        e.g. color learning's one-layer step on positive and negative colors."""
         self.model = network
         self.config = config
         self.callbacks = list(callbacks)
@@ -195,7 +198,9 @@ class Trainer:
             # pipelined and distributed training schedule the layers themselves
             raise ValueError(f"step {config.step!r} needs the single-process Trainer (pipelined and distributed "
                              f"training run their own schedule)")
-        self.session: Session = network.training_session(config, self.device)
+        make_session = session or network.training_session
+        self.session: Session = (make_session(network, config, self.device) if session is not None
+                                 else make_session(config, self.device))
         self._stopped = False
 
     @property
@@ -267,7 +272,7 @@ class Trainer:
 
     def _run_epoch(self, x, y, units, shuffle_gen, negative_gen, stats, epoch) -> tuple[int, int]:
         """One epoch of mini-batches in the model's order; returns (rows, steps) trained."""
-        batches = list(self.model.batches(x.shape[0], self.config.batch_size, shuffle_gen, self.device))
+        batches = list(self.session.batches(x.shape[0], self.config.batch_size, shuffle_gen, self.device))
         steps, rows = len(batches), 0
         for step, index in enumerate(batches):
             self.session.step(Batch(x[index], y[index], index), negative_gen, units, stats)
