@@ -20,8 +20,8 @@ from ff_mcp import seeds
 
 from .device import autocast
 from .layers import ACTIVATIONS, FFLinear
-from .network import NetworkConfig, standardizer_stats
-from .norms import NORM_NAMES, normalize
+from .network import NetworkConfig, check_layer_settings, standardizer_stats
+from .norms import normalize
 from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
 from .trainer import Trainer, TrainConfig, TrainResult
 
@@ -43,12 +43,7 @@ class BackpropConfig:
         if self.in_features < 1 or self.num_classes < 2:
             raise ValueError(f"in_features must be >= 1 and num_classes >= 2, got {self.in_features}, "
                              f"{self.num_classes}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden must be a non-empty list of sizes >= 1, got {list(self.hidden)}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
-        if self.norm not in NORM_NAMES:
-            raise ValueError(f"norm must be one of {list(NORM_NAMES)}, got {self.norm!r}")
+        check_layer_settings(self.hidden, self.activation, self.norm)
 
     @classmethod
     def from_network(cls, config: NetworkConfig) -> "BackpropConfig":

@@ -45,12 +45,7 @@ class NetworkConfig:
             object.__setattr__(self, "image_shape", tuple(int(s) for s in self.image_shape))
         if self.in_features < 1:
             raise ValueError(f"in_features must be >= 1, got {self.in_features}")
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden must be a non-empty list of sizes >= 1, got {list(self.hidden)}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
-        if self.norm not in NORM_NAMES:
-            raise ValueError(f"norm must be one of {list(NORM_NAMES)}, got {self.norm!r}")
+        check_layer_settings(self.hidden, self.activation, self.norm)
         get_goodness(self.goodness)
         get_loss(self.loss)
         if self.threshold is not None and not self.threshold > 0:
@@ -89,6 +84,16 @@ def standardizer_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return mean, torch.where(varying, std.clamp_min(floor), torch.ones_like(std))
 
 
+def check_layer_settings(hidden: tuple[int, ...] | None, activation: str, norm: str) -> None:
+    """ValueError naming the field unless hidden (when given) is sizes >= 1 and activation and norm are known."""
+    if hidden is not None and (not hidden or any(h < 1 for h in hidden)):
+        raise ValueError(f"hidden must be a non-empty list of sizes >= 1, got {list(hidden)}")
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {activation!r}")
+    if norm not in NORM_NAMES:
+        raise ValueError(f"norm must be one of {list(NORM_NAMES)}, got {norm!r}")
+
+
 def _help(text: str) -> dict:
     return {"help": text}
 
@@ -118,10 +123,7 @@ class DenseOptions:
         get_loss(self.loss)
         if self.label_mode not in (None, "overlay", "concat", "none"):
             raise ValueError(f"label_mode must be one of ['overlay', 'concat', 'none'], got {self.label_mode!r}")
-        if self.norm not in NORM_NAMES:
-            raise ValueError(f"norm must be one of {list(NORM_NAMES)}, got {self.norm!r}")
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
+        check_layer_settings(None, self.activation, self.norm)
 
 
 @register_model_kind
