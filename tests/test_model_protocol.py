@@ -342,3 +342,16 @@ def test_images_are_checked_against_their_shape():
     check_images(torch.rand(2, 1, 28, 28), (1, 28, 28))
     with pytest.raises(ValueError, match=r"x must be images \(N, 3, 32, 32\) of floats, got \(2, 1, 28, 28\)"):
         check_images(torch.rand(2, 1, 28, 28), (3, 32, 32))
+
+
+def test_a_kind_missing_a_required_method_cannot_be_built():
+    class Incomplete(FFModel):
+        kind = "incomplete"
+        config_class = CentroidConfig
+
+        def __init__(self, config, generator=None):
+            super().__init__()
+            self.config = config
+
+    with pytest.raises(TypeError, match="abstract method"):
+        Incomplete(CentroidConfig(4, 2))

@@ -130,7 +130,6 @@ class DenseSession(Session):
             self._graphed.flush_stats(stats)  # the graph's statistics accumulate in its own buffer
 
     def end_fit(self) -> None:
-        self._graphed_report = self.report()
         self._graphed = None  # the graph's memory pool and its hold on the training set go back
 
     def extra_loss_name(self, units: range) -> str | None:
@@ -148,7 +147,7 @@ class DenseSession(Session):
     def report(self) -> dict:
         graphed = self._graphed
         if graphed is None:
-            report = dict(getattr(self, "_graphed_report", {}))
+            report = {}
         else:
             report = {"cuda_graph": {"captures": graphed.captures, "eager_warmup_steps": graphed.eager_steps,
                                      "error": graphed.error}}

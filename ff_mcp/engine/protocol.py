@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from abc import ABC, ABCMeta, abstractmethod
 import types
 import typing
 from collections.abc import Iterator
@@ -107,7 +108,7 @@ class Batch:
     index: torch.Tensor
 
 
-class Session:
+class Session(ABC):
     """One model's training state for one run: optimizers, the chosen step, per-unit statistics.
 
     The trainer calls, in order: ``begin_fit`` once; per phase and epoch ``set_lr_factor``,
@@ -148,8 +149,9 @@ class Session:
         """Row indices of each mini-batch of one epoch; by default the model's ``batches``."""
         return self.model.batches(n, batch_size, generator, device)
 
+    @abstractmethod
     def step(self, batch: Batch, generator: torch.Generator, units: range, stats: torch.Tensor) -> None:
-        raise NotImplementedError
+        """One mini-batch: every unit in ``units`` takes its local step; sums go into ``stats``."""
 
     def end_epoch(self, stats: torch.Tensor) -> None:
         """After each epoch's last step, before the statistics are read."""
@@ -170,7 +172,11 @@ class Session:
         return {}
 
 
-class FFModel(nn.Module):
+class _ModelMeta(ABCMeta, type(nn.Module)):
+    """nn.Module's metaclass with abstract methods: a kind missing a required method cannot be built."""
+
+
+class FFModel(nn.Module, metaclass=_ModelMeta):
     """Base of every model kind (see the module docstring)."""
 
     kind: ClassVar[str] = ""
@@ -186,10 +192,10 @@ class FFModel(nn.Module):
 
     # ---- building ----------------------------------------------------------------------------
     @classmethod
+    @abstractmethod
     def build_config(cls, data: DataSpec, hidden: tuple[int, ...], options: Any, train: Any = None) -> Any:
         """The config for ``data`` with these hidden sizes and (validated) options; ``train`` is the
         run's TrainConfig, for kinds whose shape depends on how they train."""
-        raise NotImplementedError
 
     @property
     def num_classes(self) -> int:
@@ -203,13 +209,14 @@ class FFModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
+    @abstractmethod
     def local_units(self) -> list[nn.Module]:
         """The parts trained each on its own loss (one optimizer each), bottom first."""
-        raise NotImplementedError
 
     # ---- training ----------------------------------------------------------------------------
+    @abstractmethod
     def training_session(self, config: Any, device: torch.device) -> Session:
-        raise NotImplementedError
+        """The Session that trains this model for one run with TrainConfig ``config``."""
 
     def check_data(self, x: torch.Tensor, y: torch.Tensor, split: str = "train") -> None:
         """Raise ValueError naming the field when x, y do not fit this model."""
@@ -229,13 +236,13 @@ class FFModel(nn.Module):
             yield order[step * batch_size : (step + 1) * batch_size]
 
     # ---- prediction --------------------------------------------------------------------------
+    @abstractmethod
     def prediction_methods(self) -> dict[str, str]:
         """Methods this model predicts with, the preferred one first: name -> one-line description."""
-        raise NotImplementedError
 
+    @abstractmethod
     def predict_scores(self, x: torch.Tensor, method: str | None = None) -> torch.Tensor:
         """(B, ...) -> (B, K): one score per label, higher is more likely."""
-        raise NotImplementedError
 
     def predict(self, x: torch.Tensor, method: str | None = None) -> torch.Tensor:
         """(B, ...) -> (B,) int64: one label per row."""
@@ -250,9 +257,9 @@ class FFModel(nn.Module):
             raise ValueError(f"method must be one of {list(methods)} for this {self.kind!r} model, got {method!r}")
         return method
 
+    @abstractmethod
     def layer_goodness(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
         """Per unit: {"goodness": (B,), "p_positive": (B,)} for each row."""
-        raise NotImplementedError
 
 
 # ---- the registry of model kinds ---------------------------------------------------------------

@@ -198,9 +198,8 @@ class Trainer:
             # pipelined and distributed training schedule the layers themselves
             raise ValueError(f"step {config.step!r} needs the single-process Trainer (pipelined and distributed "
                              f"training run their own schedule)")
-        make_session = session or network.training_session
-        self.session: Session = (make_session(network, config, self.device) if session is not None
-                                 else make_session(config, self.device))
+        self.session: Session = (session(network, config, self.device) if session is not None
+                                 else network.training_session(config, self.device))
         self._stopped = False
 
     @property
