@@ -6,7 +6,9 @@ with the same error texts over either transport.
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from ff_mcp.gf3 import GAY_SEED, MASK64, MAX_COUNT, balancing_trit, check_trit, colors, parse_triad_statement, sum_mod3
@@ -14,11 +16,17 @@ from ff_mcp.gf3 import GAY_SEED, MASK64, MAX_COUNT, balancing_trit, check_trit, 
 # Model names: also file names in the registry, so no path separators, and never "." or ".."
 NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 _NAME_RE = re.compile(NAME_PATTERN)
+# file names Windows keeps for devices, with or without an extension ("nul", "CON.json")
+WINDOWS_RESERVED = frozenset(["CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                              *(f"LPT{i}" for i in range(1, 10))])
 
 
 def validate_name(name: object, field: str = "model") -> str:
     """Return name if it is a valid model name; ValueError naming `field` and the rule otherwise."""
     if not is_valid_name(name):
+        if isinstance(name, str) and _NAME_RE.fullmatch(name) and name not in (".", ".."):
+            raise ValueError(f"{field}: {name!r} is a device name Windows reserves (CON, PRN, AUX, NUL, "
+                             f"COM1-COM9, LPT1-LPT9, with or without an extension); choose another name")
         raise ValueError(
             f"{field} must be 1-64 characters from A-Z a-z 0-9 _ . - (and not '.' or '..'), got {name!r}"
         )
@@ -26,7 +34,21 @@ def validate_name(name: object, field: str = "model") -> str:
 
 
 def is_valid_name(name: object) -> bool:
-    return isinstance(name, str) and bool(_NAME_RE.fullmatch(name)) and name not in (".", "..")
+    return (isinstance(name, str) and bool(_NAME_RE.fullmatch(name)) and name not in (".", "..")
+            and name.split(".", 1)[0].upper() not in WINDOWS_RESERVED)
+
+
+def unknown_arguments(tool: str, unknown: Iterable[str], accepted: Iterable[str]) -> str:
+    """The one-line refusal of arguments a tool does not have: names them, suggests the closest
+    accepted name, and lists what the tool accepts."""
+    accepted = sorted(accepted)
+    unknown = sorted(unknown)
+    names = ", ".join(repr(u) for u in unknown)
+    hints = [f"{u!r} -> {close[0]!r}" for u in unknown
+             if (close := difflib.get_close_matches(u, accepted, n=1, cutoff=0.75))]
+    hint = f" (did you mean {'; '.join(hints)}?)" if hints else ""
+    plural = "s" if len(unknown) > 1 else ""
+    return f"unknown argument{plural} {names}{hint}; {tool} accepts: {', '.join(accepted) or 'no arguments'}"
 
 
 def color_seed(seed: int = GAY_SEED, start: int = 0, count: int = 12) -> dict[str, Any]:

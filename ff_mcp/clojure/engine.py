@@ -52,9 +52,10 @@ class InProcessTools:
                 " (the others need the stdio transport: :transport :stdio)"
             )
         arguments = dict(arguments or {})
-        unknown = set(arguments) - set(handler.__code__.co_varnames[1 : handler.__code__.co_argcount])
+        accepted = handler.__code__.co_varnames[1 : handler.__code__.co_argcount]
+        unknown = set(arguments) - set(accepted)
         if unknown:
-            raise ValueError(f"{tool}: unexpected argument(s) {', '.join(sorted(unknown))}")
+            raise ValueError(shared_tools.unknown_arguments(tool, unknown, accepted))
         with self._lock:
             return handler(**arguments)
 

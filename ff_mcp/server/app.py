@@ -18,6 +18,7 @@ from ff_mcp.engine import CheckpointError
 from ff_mcp.server.errors import NotFoundError
 from ff_mcp.server.registry import validate_name
 from ff_mcp.server.state import AppState, ServerConfig
+from ff_mcp.server.strict import make_strict
 from ff_mcp.server.tools import register_tools
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
         finally:
             # Running jobs stop after their current mini-batch and save what they have.
             await anyio.to_thread.run_sync(state.jobs.shutdown)
+            state.registry.close()
 
     server = MCPServer(config.name, title="Forward-Forward learning", version=ff_mcp.__version__,
                        instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING")
@@ -57,6 +59,7 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
         from ff_mcp.server.color_tools import register_color_tools  # colors and GF(3) (issue 4)
 
         register_color_tools(server)
+    make_strict(server)  # after every tool is registered: unknown arguments refused, errors in one line
     return server
 
 

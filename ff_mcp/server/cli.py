@@ -24,6 +24,7 @@ _LIMIT_HELP = {
     "max_wait_seconds": "longest ff_train wait_seconds",
     "max_concurrent_jobs": "jobs training at once (others queue)",
     "max_queued_jobs": "queued + running jobs",
+    "max_request_bytes": "bytes of one request, refused before parsing",
 }
 
 
@@ -57,7 +58,10 @@ def config_from_args(args: argparse.Namespace):
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import anyio
+
     from ff_mcp.server.app import build_server
+    from ff_mcp.server.wire import run_http, run_stdio
 
     config = config_from_args(args)
     server = build_server(config)
@@ -66,7 +70,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             raise ValueError(f"--port must be in [1, 65535], got {args.port}")
         log.warning("ff-mcp serving streamable HTTP at http://%s:%d/mcp (models in %s)", args.host, args.port,
                     config.home)
-        server.run(transport="streamable-http", host=args.host, port=args.port)
+        anyio.run(run_http, server, args.host, args.port, config.limits.max_request_bytes)
     else:
-        server.run()
+        anyio.run(run_stdio, server, config.limits.max_request_bytes)
     return 0

@@ -158,9 +158,11 @@ def register_color_tools(server: MCPServer) -> None:
             busy = state.jobs.active_for(name)
             if busy is not None:
                 raise ToolError(f"model {name!r} has job {busy.job_id} ({busy.state}); wait for it or cancel it first")
-            result = colorlearn.ff_color_learning(positive, negative, seed=seed, hidden=hidden, epochs=epochs)
-            metrics = {**result.metrics, "state": "done"}  # the model card's state, as for ff_train models
-            card = state.registry.save(name, result.network, result.train_config, metrics, result.model_extra())
+            with state.registry.writing(name, "an ff_color_learn call"):
+                result = colorlearn.ff_color_learning(positive, negative, seed=seed, hidden=hidden, epochs=epochs)
+                metrics = {**result.metrics, "state": "done"}  # the model card's state, as for ff_train models
+                card = state.registry.save(name, result.network, result.train_config, metrics,
+                                           result.model_extra())
         return ColorModelResult(
             model=name,
             uri=card.uri,

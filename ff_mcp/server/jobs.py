@@ -50,6 +50,7 @@ class Job:
     cancel_event: threading.Event = field(default_factory=threading.Event)
     finished: threading.Event = field(default_factory=threading.Event)
     timed_out: bool = False
+    on_finish: Callable[[], None] | None = None  # called once when the job ends, however it ends
 
     # ---- used by the trainer (job thread) ---------------------------------------------------
 
@@ -99,7 +100,8 @@ class JobManager:
         self._threads: dict[str, threading.Thread] = {}
         self._closed = False
 
-    def submit(self, model: str, epochs: int, work: Callable[[Job], str]) -> Job:
+    def submit(self, model: str, epochs: int, work: Callable[[Job], str],
+               on_finish: Callable[[], None] | None = None) -> Job:
         """Queue a job for `model`; ValueError if that model already has one or the queue is full."""
         with self._lock:
             if self._closed:
@@ -115,7 +117,7 @@ class JobManager:
                 raise ValueError(f"{len(active)} jobs are queued or running, the most allowed (max_queued_jobs); "
                                  f"wait for one to finish or cancel one")
             job = Job(job_id=f"job-{uuid.uuid4().hex[:12]}", model=model, epochs=epochs, work=work,
-                      max_seconds=self.max_job_seconds)
+                      max_seconds=self.max_job_seconds, on_finish=on_finish)
             self._jobs[job.job_id] = job
             self._queue.append(job)
             self._forget_old_locked()
@@ -199,6 +201,12 @@ class JobManager:
     def _finish_locked(self, job: Job, state: str) -> None:
         job.state = state
         job.finished_at = time.monotonic()
+        if job.on_finish is not None:
+            on_finish, job.on_finish = job.on_finish, None
+            try:
+                on_finish()
+            except Exception:  # noqa: BLE001 - a cleanup must not keep the job from ending
+                log.exception("job %s: cleanup failed", job.job_id)
         job.finished.set()
 
     def _forget_old_locked(self) -> None:

@@ -20,6 +20,9 @@ class Limits:
     max_wait_seconds: float = 600.0  # longest ff_train wait_seconds
     max_concurrent_jobs: int = 1  # training threads; more jobs wait in the queue (torch already uses every core)
     max_queued_jobs: int = 16  # queued + running jobs; beyond that ff_train refuses
+    # bytes of one JSON-RPC request (a stdio line, an HTTP body), refused before it is parsed; 64 MiB
+    # holds 10,000 rows of 784 features written with ~8 characters a number
+    max_request_bytes: int = 64 * 1024 * 1024
 
     def __post_init__(self) -> None:
         for f in fields(self):

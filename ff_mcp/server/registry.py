@@ -3,7 +3,10 @@
 Names are validated before any path is built, and the built path must resolve inside the root.
 Checkpoints are written atomically by the engine (temporary ``.<name>.<random>.tmp`` file,
 fsync, rename), so a killed server leaves at worst a hidden temporary file: the registry never
-lists those and deletes stale ones when it opens.
+lists those, and deletes them all when it opens and no other live server shares the directory
+(each server holds a shared lock on ``<root>/registry.lock``; an exclusive lock at start means
+nobody else is writing). Errors speak of model names, never of host paths. A model name being
+written by one call (a training job, color learning) cannot be written by another at the same time.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +32,13 @@ from ff_mcp.server.schemas import ModelCard
 log = logging.getLogger(__name__)
 
 SUFFIX = ".safetensors"
-STALE_TMP_SECONDS = 60.0  # older temporary files belong to no live writer (a save takes well under a second)
+STALE_TMP_SECONDS = 60.0  # with another live server on the directory: older temporaries are nobody's
+LOCK_FILE = "registry.lock"
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; temporaries are then removed by age only
+    fcntl = None
 
 
 class UnknownModelError(NotFoundError):
@@ -44,7 +55,62 @@ class ModelRegistry:
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, tuple[tuple[int, int, int], Checkpoint]] = OrderedDict()
         self._cache_size = cache_size
-        self.clean_stale_temporaries()
+        self._writers: dict[str, str] = {}  # model name -> what is writing it
+        self._lock_file = None
+        alone = self._take_directory_lock()
+        self.clean_stale_temporaries(older_than=0.0 if alone else STALE_TMP_SECONDS)
+
+    def _take_directory_lock(self) -> bool:
+        """Hold a shared lock on the directory for this registry's life; True if no other live
+        registry holds one (then every temporary file is a dead writer's)."""
+        if fcntl is None:
+            return False
+        try:
+            self._lock_file = open(self.root / LOCK_FILE, "a+")
+        except OSError:
+            return False
+        try:
+            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            alone = True
+        except OSError:
+            alone = False
+        fcntl.flock(self._lock_file, fcntl.LOCK_SH)  # from exclusive: a downgrade; else wait for a shared one
+        return alone
+
+    def close(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock
+            self._lock_file = None
+
+    # ---- who writes what ---------------------------------------------------------------------
+
+    @contextmanager
+    def writing(self, name: str, holder: str) -> Iterator[None]:
+        """Reserve model ``name`` for ``holder`` (e.g. "job job-1a2b", "an ff_color_learn call") while the
+        block runs; ValueError naming the model and its writer if another call holds it."""
+        self.claim(name, holder)
+        try:
+            yield
+        finally:
+            self.release(name, holder)
+
+    def claim(self, name: str, holder: str) -> None:
+        validate_name(name)
+        with self._lock:
+            other = self._writers.get(name)
+            if other is not None:
+                raise ValueError(f"model {name!r} is being written by {other}; wait for it to finish "
+                                 f"(or cancel it) before writing {name!r} again")
+            self._writers[name] = holder
+
+    def release(self, name: str, holder: str) -> None:
+        with self._lock:
+            if self._writers.get(name) == holder:
+                del self._writers[name]
+
+    def writer_of(self, name: str) -> str | None:
+        with self._lock:
+            return self._writers.get(name)
 
     # ---- paths ------------------------------------------------------------------------------
 
@@ -79,7 +145,8 @@ class ModelRegistry:
         """Write (or replace) model `name` atomically and return its card."""
         path = self.path_for(name)
         extra = {"created": _now_iso(), **(extra or {})}
-        save_checkpoint(path, network, train_config or {}, metrics or {}, extra)
+        with self._model_errors(name, path):
+            save_checkpoint(path, network, train_config or {}, metrics or {}, extra)
         with self._lock:
             self._cache.pop(name, None)
         return self.info(name)
@@ -117,7 +184,8 @@ class ModelRegistry:
             if hit is not None and hit[0] == key and device == "cpu":
                 self._cache.move_to_end(name)
                 return hit[1]
-        checkpoint = load_checkpoint(path, device=device)
+        with self._model_errors(name, path):
+            checkpoint = load_checkpoint(path, device=device)
         if device == "cpu":
             with self._lock:
                 self._cache[name] = (key, checkpoint)
@@ -130,7 +198,8 @@ class ModelRegistry:
         """The model card, read from the checkpoint header only (no tensors are loaded)."""
         path = self.path_for(name)
         stat = self._stat(path, name)
-        meta = read_metadata(path)
+        with self._model_errors(name, path):
+            meta = read_metadata(path)
         if meta.get("format") not in FORMATS:
             raise CheckpointError(f"model {name!r} is not an ff-mcp checkpoint (format {meta.get('format')!r})")
         try:
@@ -171,6 +240,25 @@ class ModelRegistry:
         return cards
 
     # ---- helpers ----------------------------------------------------------------------------
+
+    @contextmanager
+    def _model_errors(self, name: str, path: Path) -> Iterator[None]:
+        """Checkpoint errors name the checkpoint's file; a client knows it by model name only."""
+        try:
+            yield
+        except CheckpointError as exc:
+            raise CheckpointError(self._without_paths(str(exc), name, path)) from None
+        except FileNotFoundError:
+            raise self._unknown(name) from None
+        except OSError as exc:
+            raise CheckpointError(f"model {name!r} cannot be read or written: {exc.strerror or type(exc).__name__}") from None
+
+    def _without_paths(self, text: str, name: str, path: Path) -> str:
+        for where in (f"checkpoint {path}", f"checkpoint {path.name}"):
+            text = text.replace(where, f"model {name!r}")
+        for where in (str(path), str(self.models_dir), str(self.root), path.name):
+            text = text.replace(where, f"model {name!r}")
+        return text
 
     def _unknown(self, name: str) -> UnknownModelError:
         known = self.names()

@@ -280,7 +280,12 @@ def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None,
     # what the recipe chose stays within this server's limits (what the client gave was checked by the schema)
     hidden = list(options.hidden)[: limits.max_depth] if hidden is None else hidden
     hidden = [min(h, limits.max_hidden) for h in hidden]
-    epochs = min(options.epochs, limits.max_epochs)
+    layer_rounds = len(hidden) if schedule == "greedy" else 1  # greedy: every layer trains for `epochs` in turn
+    if epochs is not None and epochs * layer_rounds > limits.max_epochs:
+        raise ValueError(f"epochs: schedule 'greedy' trains each of the {layer_rounds} layers for {epochs} epochs, "
+                         f"{epochs * layer_rounds} in all; max_epochs is {limits.max_epochs}, so give epochs <= "
+                         f"{limits.max_epochs // layer_rounds}")
+    epochs = max(1, min(options.epochs, limits.max_epochs // layer_rounds))
     batch_size = min(options.batch_size, limits.max_batch_size)
     options = dataclasses.replace(options, hidden=tuple(hidden), epochs=epochs, batch_size=batch_size)
     if len(hidden) > limits.max_depth or any(not 1 <= h <= limits.max_hidden for h in hidden):
@@ -295,8 +300,14 @@ def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None,
                          "or mnist); use 'noise' or 'wrong_label' for rows given as x")
     options.model_config(data)  # raises ValueError on a combination the engine cannot build, or a bad option
     options.train_config()
-    planned = epochs * (len(hidden) if schedule == "greedy" else 1)
+    planned = epochs * layer_rounds
     registry = state.registry
+    busy = state.jobs.active_for(name)
+    if busy is not None:
+        raise ValueError(f"model {name!r} already has job {busy.job_id} ({busy.state}); "
+                         f"wait for it or cancel it with ff_job_cancel")
+    holder = "a training job"
+    registry.claim(name, holder)  # refused while another call writes this model; released when the job ends
 
     def work(job: Job) -> str:
         from ff_mcp.training import train_model
@@ -316,7 +327,11 @@ def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None,
         registry.save(name, trained.network.cpu(), trained.train_config.to_dict(), _json_safe(metrics), extra)
         return result.state
 
-    return state.jobs.submit(name, planned, work)
+    try:
+        return state.jobs.submit(name, planned, work, on_finish=lambda: registry.release(name, holder))
+    except BaseException:
+        registry.release(name, holder)
+        raise
 
 
 async def _wait_with_progress(ctx: Context, state: AppState, job: Job, wait_seconds: float) -> None:

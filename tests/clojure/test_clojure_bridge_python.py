@@ -89,7 +89,7 @@ def test_in_process_learn_matches_the_engine_called_directly():
         ("ff_color_learn", {"name": "m", "positive": ["#GG0000"]}, r"positive\[0\]: .*#GG0000"),
         ("ff_color_learn", {"name": "m", "positive": []}, r"positive must hold 1 to"),
         ("ff_color_learn", {"name": "bad name!", "positive": ["#FF0000"]}, r"name must be 1-64 characters"),
-        ("ff_color_learn", {"name": "m", "positive": ["#FF0000"], "colour": 1}, r"unexpected argument\(s\) colour"),
+        ("ff_color_learn", {"name": "m", "positive": ["#FF0000"], "colour": 1}, r"unknown argument 'colour'; ff_color_learn accepts: epochs, hidden, name, negative, positive, seed"),
         ("ff_color_score", {"model": "nope", "colors": ["#FF0000"]}, r"unknown model 'nope'"),
         ("ff_train", {}, r"unknown tool 'ff_train'.*:transport :stdio"),
         ("gf3_triad", {}, r"give trits"),
@@ -115,6 +115,9 @@ def test_in_process_color_seed_and_triads_match_gf3():
     ("gf3_triad", {"trits": [1, 0], "statement": "a (1) ⊗ b (0)"}),
     ("gf3_triad", {"statement": "a (1) b (0)"}),
     ("ff_color_learn", {"name": "..", "positive": ["#FF0000"]}),
+    ("ff_color_learn", {"name": "CON", "positive": ["#FF0000"]}),
+    ("ff_color_learn", {"name": "m", "positive": ["#FF0000"], "colour": 1, "epoch": 2}),
+    ("color_seed", {"seed": 1, "start": 0, "count": 2, "n": 3}),
 ])  # (mistakes the MCP schema catches first, like count -1, answer with the schema's text there)
 def test_in_process_errors_are_the_mcp_servers_own_texts(tool, arguments):
     """Both transports call ff_mcp.tools (or the server's checks built on it): one text per mistake."""

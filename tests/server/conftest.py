@@ -54,6 +54,7 @@ import subprocess as _subprocess
 import sys as _sys
 import threading as _threading
 import queue as _queue
+import time as _time
 
 
 def serve_command(home, *extra: str) -> list[str]:
@@ -88,6 +89,19 @@ class RawStdioServer:
     def send(self, message: dict) -> None:
         self.proc.stdin.write(_json.dumps(message) + "\n")
         self.proc.stdin.flush()
+
+    def send_raw(self, line: str) -> None:
+        """Write ``line`` (no newline) as it is: for requests json.dumps would not produce."""
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def answer(self, request_id, timeout: float = 60.0) -> dict:
+        """The next message with this id (others are dropped)."""
+        deadline = _time.monotonic() + timeout
+        while True:
+            message = self.lines.get(timeout=max(0.01, deadline - _time.monotonic()))
+            if message.get("id") == request_id:
+                return message
 
     def request(self, method: str, params: dict | None = None, timeout: float = 60.0) -> dict:
         self._id += 1

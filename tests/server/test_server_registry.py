@@ -74,6 +74,56 @@ def test_temporary_files_are_never_listed_and_stale_ones_are_removed_on_open(tmp
     assert not stale.exists() and fresh.exists()  # a fresh one may belong to a live writer
 
 
+def test_with_no_other_live_server_every_temporary_file_is_removed_at_start(tmp_path):
+    registry = ModelRegistry(tmp_path)
+    fresh = registry.models_dir / ".m.safetensors.killed.tmp"
+    fresh.write_bytes(b"partial")  # written a moment ago by a writer that was killed
+    registry.close()
+    reopened = ModelRegistry(tmp_path)
+    assert not fresh.exists()
+    reopened.close()
+
+
+def test_errors_about_damaged_models_name_the_model_never_a_host_path(tmp_path):
+    registry = ModelRegistry(tmp_path)
+    registry.save("m", network())
+    path = registry.path_for("m")
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(CheckpointError) as caught:
+        registry.load("m")  # the header is whole, the tensors are cut
+    assert "model 'm'" in str(caught.value) and str(tmp_path) not in str(caught.value)
+    assert "safetensors" not in str(caught.value)
+    path.write_bytes(b"\x01")
+    with pytest.raises(CheckpointError) as caught:
+        registry.info("m")
+    assert str(caught.value) == "model 'm' is truncated (1 bytes)"
+
+
+def test_a_model_being_written_is_refused_to_a_second_writer(tmp_path):
+    registry = ModelRegistry(tmp_path)
+    with registry.writing("m", "an ff_color_learn call"):
+        with pytest.raises(ValueError, match="model 'm' is being written by an ff_color_learn call; wait"):
+            registry.claim("m", "a training job")
+        registry.claim("other", "a training job")  # other names are free
+    registry.claim("m", "a training job")  # released when the block ended
+    registry.release("m", "an ff_color_learn call")  # a release by a non-holder changes nothing
+    assert registry.writer_of("m") == "a training job"
+
+
+def test_a_queued_job_cancelled_before_it_ran_still_runs_its_cleanup():
+    released = []
+    jobs = JobManager(max_concurrent=1, max_jobs=4)
+    gate = threading.Event()
+    first = jobs.submit("a", 1, lambda job: (gate.wait(10), "done")[1], on_finish=lambda: released.append("a"))
+    queued = jobs.submit("b", 1, lambda job: "done", on_finish=lambda: released.append("b"))
+    jobs.cancel(queued.job_id)
+    assert queued.state == "cancelled" and released == ["b"]
+    gate.set()
+    first.finished.wait(10)
+    assert released == ["b", "a"]
+    jobs.shutdown()
+
+
 def test_a_corrupt_checkpoint_is_reported_not_loaded(tmp_path):
     registry = ModelRegistry(tmp_path)
     registry.save("m", network())

@@ -204,6 +204,34 @@ async def test_cancel_a_queued_job_ends_it_at_once(server, mode):
         assert "does not exist" in error_text(await client.call_tool("ff_model_info", {"model": "q"}))
 
 
+async def test_a_queued_then_cancelled_job_frees_its_model_name(server, mode):
+    x, y = blobs(rows=200, features=16)
+    async with Client(server, mode=mode) as client:
+        first = (await client.call_tool("ff_train", {"name": "a", "x": x, "y": y, "hidden": [64, 64],
+                                                     "epochs": 50, "batch_size": 1})).structured_content
+        queued = (await client.call_tool("ff_train", {"name": "q", "x": x, "y": y, "hidden": [8],
+                                                      "epochs": 1})).structured_content
+        await client.call_tool("ff_job_cancel", {"job_id": queued["job_id"]})
+        color = await client.call_tool("ff_color_learn", {"name": "a", "positive": ["#FF0000"], "epochs": 1})
+        assert color.is_error and "model 'a' has job" in error_text(color)
+        again = await client.call_tool("ff_color_learn", {"name": "q", "positive": ["#FF0000"], "epochs": 1})
+        assert not again.is_error, error_text(again)  # the cancelled job's name is free again
+        await client.call_tool("ff_job_cancel", {"job_id": first["job_id"]})
+
+
+async def test_the_greedy_schedules_epochs_count_against_max_epochs(server):
+    x, y = blobs(rows=40, features=4)
+    async with Client(server) as client:  # max_epochs=50
+        res = await client.call_tool("ff_train", {"name": "g", "x": x, "y": y, "hidden": [8, 8, 8], "epochs": 20,
+                                                  "schedule": "greedy"})
+        assert res.is_error
+        assert ("schedule 'greedy' trains each of the 3 layers for 20 epochs, 60 in all; max_epochs is 50, "
+                "so give epochs <= 16") in error_text(res)
+        ok = (await client.call_tool("ff_train", {"name": "g", "x": x, "y": y, "hidden": [8, 8, 8], "epochs": 16,
+                                                  "schedule": "greedy", "wait_seconds": 60})).structured_content
+        assert ok["state"] == "done" and ok["epochs"] == 48
+
+
 X4 = [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
 
 
@@ -216,7 +244,7 @@ X4 = [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
         ("ff_predict", {"model": "known", "x": [[0.0] * 3]}, "x rows must have 4 features, got 3"),
         ("ff_predict", {"model": "known", "x": [[0.0] * 4, [0.0] * 3]}, "x is ragged: row 1 has 3 values"),
         ("ff_predict", {"model": "known", "x": [[0.0, 1e39, 0.0, 0.0]]}, "x contains NaN or inf at row 0, column 1"),
-        ("ff_predict", {"model": "known", "x": [[float("nan")] * 4]}, "x.0.0"),  # JSON has no NaN: it arrives as null
+        ("ff_predict", {"model": "known", "x": [[float("nan")] * 4]}, "x[0][0]"),  # JSON has no NaN: it arrives as null
         ("ff_predict", {"model": "known", "x": [[0.0] * 4] * 201}, "x"),  # max_rows=200 in the schema
         ("ff_predict", {"model": "..", "x": X4}, "model must be 1-64 characters"),
         ("ff_predict", {"model": "a/b", "x": X4}, "model"),
