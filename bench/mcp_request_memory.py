@@ -45,8 +45,9 @@ def status_kib(pid: int, field: str) -> int:
 
 
 class Server:
-    def __init__(self, home: Path) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "ff_mcp", "serve", "--data-dir", str(home)],
+    def __init__(self, home: Path, limits: Limits) -> None:
+        flags = ["--max-rows", str(limits.max_rows), "--max-request-bytes", str(limits.max_request_bytes)]
+        self.proc = subprocess.Popen([sys.executable, "-m", "ff_mcp", "serve", "--data-dir", str(home), *flags],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.answers: dict = {}
         self.cond = threading.Condition()
@@ -61,6 +62,7 @@ class Server:
                 self.cond.notify_all()
 
     def send(self, method: str, params: dict | None = None, raw: bytes | None = None, timeout: float = 600) -> dict:
+        """Send a request (``raw``: its bytes, made with id ``self.next_id + 1``) and wait for its answer."""
         self.next_id += 1
         request_id = self.next_id
         if raw is None:
@@ -99,11 +101,12 @@ def measure(tool: str, numbers: str, features: int, limits: Limits) -> dict:
         home = Path(tmp)
         network = build_network(NetworkConfig(in_features=features, num_classes=10, hidden=(500, 500)))
         ModelRegistry(home).save("m", network, {"predict_method": "goodness"}, {"state": "done"}, {})
-        server = Server(home)
+        server = Server(home, limits)
         try:
             server.send("initialize", {"protocolVersion": "2025-11-25", "capabilities": {},
                                        "clientInfo": {"name": "bench", "version": "0"}})
             server.proc.stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+            server.proc.stdin.flush()
             warm = server.send("tools/call", {"name": "ff_predict", "arguments": {"model": "m", "x": x[:10]}})
             assert not warm["result"]["isError"], warm
             time.sleep(0.5)
@@ -118,7 +121,9 @@ def measure(tool: str, numbers: str, features: int, limits: Limits) -> dict:
             seconds = time.perf_counter() - started
             assert not answer["result"]["isError"], str(answer)[:500]
             peak = status_kib(server.proc.pid, "VmHWM")
-            over = server.send("tools/call", raw=raw[:-1] + b" " * (limits.max_request_bytes - len(raw) + 1) + b"}")
+            raw = request_bytes(server.next_id + 1, tool, arguments)
+            padded = raw[:-1] + b" " * (limits.max_request_bytes - len(raw) + 1) + b"}"  # one byte over the limit
+            over = server.send("tools/call", raw=padded)
             refused = over.get("error", {}).get("message", "")
             peak_after_refusal = status_kib(server.proc.pid, "VmHWM")
         finally:

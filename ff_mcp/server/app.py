@@ -19,6 +19,7 @@ from ff_mcp.server.errors import NotFoundError
 from ff_mcp.server.registry import validate_name
 from ff_mcp.server.state import AppState, ServerConfig
 from ff_mcp.server.strict import make_strict
+from ff_mcp.server.tasks import TaskStore, TasksExtension
 from ff_mcp.server.tools import register_tools
 
 log = logging.getLogger(__name__)
@@ -45,14 +46,20 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
         state = AppState.create(config)
         log.info("ff-mcp registry at %s", state.registry.root)
         try:
-            yield state
+            async with anyio.create_task_group() as background:
+                state.background = background
+                try:
+                    yield state
+                finally:
+                    background.cancel_scope.cancel()
         finally:
             # Running jobs stop after their current mini-batch and save what they have.
             await anyio.to_thread.run_sync(state.jobs.shutdown)
             state.registry.close()
 
+    tasks = TasksExtension(TaskStore(Path(config.home) / "tasks"))
     server = MCPServer(config.name, title="Forward-Forward learning", version=ff_mcp.__version__,
-                       instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING")
+                       instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING", extensions=[tasks])
     register_tools(server, config.limits)
     register_resources(server)
     if importlib.util.find_spec("ff_mcp.server.color_tools"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ff_mcp.server.jobs import JobManager
 from ff_mcp.server.limits import Limits
@@ -39,6 +40,7 @@ class AppState:
     jobs: JobManager
     limits: Limits
     config: ServerConfig
+    background: Any = None  # the lifespan's task group: work that outlives the request that started it (tasks)
 
     @classmethod
     def create(cls, config: ServerConfig) -> "AppState":

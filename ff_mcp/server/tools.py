@@ -137,8 +137,7 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         job = await anyio.to_thread.run_sync(prepare)
         if wait_seconds > 0:
             await _wait_with_progress(ctx, state, job, wait_seconds)
-        return TrainJob(job_id=job.job_id, model=job.model, state=job.state, epoch=job.epoch, epochs=job.epochs,
-                        metrics=_metrics(job), error=job.error)
+        return train_job_result(job)
 
     @server.tool(title="Training job status", annotations=READ_ONLY)
     def ff_job_status(ctx: Context, job_id: JobId) -> JobStatus:
@@ -345,14 +344,21 @@ async def _wait_with_progress(ctx: Context, state: AppState, job: Job, wait_seco
         moved = value > sent and now - sent_at >= PROGRESS_MIN_GAP
         if moved or finished or now - sent_at >= HEARTBEAT_SECONDS:
             value = max(value, sent + 1e-6)  # progress must increase, even for a heartbeat
-            await ctx.report_progress(value, float(job.epochs), _progress_message(state, job))
+            await ctx.report_progress(value, float(job.epochs), progress_message(state, job))
             sent, sent_at = value, now
         if finished or now >= deadline:
             return
         await anyio.sleep(min(PROGRESS_TICK, max(0.0, deadline - now)))
 
 
-def _progress_message(state: AppState, job: Job) -> str:
+def train_job_result(job: Job) -> TrainJob:
+    """What ff_train answers (and a task of ff_train completes with) for ``job``."""
+    return TrainJob(job_id=job.job_id, model=job.model, state=job.state, epoch=job.epoch, epochs=job.epochs,
+                    metrics=_metrics(job), error=job.error)
+
+
+def progress_message(state: AppState, job: Job) -> str:
+    """One line on a job: queue position, or epoch, batch, loss and test accuracy."""
     if job.state == "queued":
         return f"{job.model}: queued (position {state.jobs.queue_position(job) + 1})"
     text = f"{job.model}: {job.state}, epoch {job.epoch}/{job.epochs}"

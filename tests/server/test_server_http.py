@@ -76,3 +76,17 @@ async def test_four_concurrent_http_clients_see_only_their_own_models(http_serve
     async with Client(http_server, mode="legacy") as client:
         names = [m["name"] for m in (await client.call_tool("ff_models", {})).structured_content["models"]]
     assert names == ["client0", "client1", "client2", "client3"]
+
+
+async def test_a_task_over_http_trains_and_polls_to_the_result(http_server):
+    from ff_mcp.server.tasks import TasksClient
+
+    x, y = blobs(rows=40, features=4)
+    seen = []
+    async with Client(http_server, extensions=[TasksClient(on_status=lambda task: seen.append(task.status))]) as client:
+        result = await client.call_tool("ff_train", {"name": "task-http", "x": x, "y": y, "hidden": [8],
+                                                     "epochs": 3, "batch_size": 10})
+        assert result.structured_content["state"] == "done" and result.structured_content["model"] == "task-http"
+        unknown = await client.call_tool("ff_train", {"name": "t", "x": x, "y": y, "optimiser": "adam"})
+        assert unknown.is_error and "unknown argument 'optimiser'" in unknown.content[0].text
+    assert seen[-1] == "completed"

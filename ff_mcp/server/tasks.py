@@ -1,0 +1,359 @@
+"""The MCP Tasks extension (``io.modelcontextprotocol/tasks``, SEP-2663, the 2026-07-28 era).
+
+A client that names the extension in a request's ``_meta`` client capabilities gets, from a
+``tools/call`` of a long tool (``TASK_TOOLS``), a ``CreateTaskResult`` at once instead of the
+tool's answer; it polls ``tasks/get`` until the task is ``completed`` (the tool's whole
+CallToolResult inline, ``isError`` included), ``failed`` (a JSON-RPC error) or ``cancelled``
+(by ``tasks/cancel``). A client without the opt-in gets today's answers; the ff_job_* tools stay
+for older clients.
+
+Training is already a job (``server/jobs.py``): a task of ff_train follows its job, takes its
+status message (epoch, loss, accuracy) from it, and cancels it. Other tools run in the background
+under the task. Tasks are durable: each is written to ``<home>/tasks/<taskId>.json`` before its
+CreateTaskResult is returned and again when it ends, so a finished task can be fetched after a
+restart until its TTL runs out; a task that was working when the server stopped is failed on
+the next start. The wire types are built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.server.extension import Extension, MethodBinding
+from mcp.shared.exceptions import MCPError
+from pydantic import Field
+
+log = logging.getLogger(__name__)
+
+IDENTIFIER = "io.modelcontextprotocol/tasks"
+CAPABILITIES_KEY = "io.modelcontextprotocol/clientCapabilities"
+TASK_TOOLS = frozenset({"ff_train", "ff_color_learn", "ff_predict", "ff_goodness"})
+DEFAULT_TTL_MS = 24 * 3600 * 1000  # a finished task is kept a day
+POLL_INTERVAL_MS = 1000
+TERMINAL = ("completed", "failed", "cancelled")
+_FOLLOW_SECONDS = 0.25  # how often a task of ff_train reads its job
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class TaskRecord:
+    """One task as stored; ``wire()`` is what tasks/get answers."""
+
+    taskId: str
+    tool: str
+    status: str = "working"
+    statusMessage: str | None = None
+    createdAt: str = field(default_factory=_now)
+    lastUpdatedAt: str = field(default_factory=_now)
+    ttlMs: int | None = DEFAULT_TTL_MS
+    pollIntervalMs: int = POLL_INTERVAL_MS
+    result: dict[str, Any] | None = None  # the CallToolResult, when completed
+    error: dict[str, Any] | None = None  # the JSON-RPC error object, when failed
+    created_epoch: float = field(default_factory=time.time)
+    job_id: str | None = None
+
+    def created_result(self) -> dict[str, Any]:
+        """The CreateTaskResult a tools/call answers with."""
+        out = self._task_fields()
+        out["resultType"] = "task"
+        return out
+
+    def wire(self) -> dict[str, Any]:
+        """tasks/get's answer: the task, with the tool's result or the error once it has ended."""
+        out = self._task_fields()
+        if self.status == "completed" and self.result is not None:
+            out["result"] = self.result
+        if self.status == "failed" and self.error is not None:
+            out["error"] = self.error
+        out["resultType"] = "complete"
+        return out
+
+    def _task_fields(self) -> dict[str, Any]:
+        out = {"taskId": self.taskId, "status": self.status, "createdAt": self.createdAt,
+               "lastUpdatedAt": self.lastUpdatedAt, "ttlMs": self.ttlMs, "pollIntervalMs": self.pollIntervalMs}
+        if self.statusMessage:
+            out["statusMessage"] = self.statusMessage
+        return out
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.ttlMs is not None and (now or time.time()) - self.created_epoch > self.ttlMs / 1000
+
+
+class TaskStore:
+    """Tasks in memory, each also in a JSON file under ``root`` (written atomically)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._tasks: dict[str, TaskRecord] = {}
+        self._lock = threading.Lock()
+        self._load()
+
+    def _load(self) -> None:
+        now = time.time()
+        for path in self.root.glob("*.json"):
+            try:
+                record = TaskRecord(**json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, TypeError):
+                log.warning("ignoring unreadable task file %s", path.name)
+                continue
+            if record.expired(now):
+                path.unlink(missing_ok=True)
+                continue
+            if record.status not in TERMINAL:  # its work died with the previous server
+                record.status, record.lastUpdatedAt = "failed", _now()
+                record.statusMessage = "the server stopped while this task was working; start it again"
+                record.error = {"code": types.INTERNAL_ERROR, "message": record.statusMessage}
+                self._write(record)
+            self._tasks[record.taskId] = record
+        for path in self.root.glob(".*.tmp"):
+            path.unlink(missing_ok=True)
+
+    def create(self, tool: str, ttl_ms: int | None = DEFAULT_TTL_MS) -> TaskRecord:
+        record = TaskRecord(taskId=secrets.token_urlsafe(18), tool=tool, ttlMs=ttl_ms,
+                            statusMessage=f"{tool} accepted")
+        with self._lock:
+            self._purge_locked()
+            self._tasks[record.taskId] = record
+        self._write(record)  # durable before the CreateTaskResult leaves
+        return record
+
+    def get(self, task_id: str) -> TaskRecord:
+        with self._lock:
+            record = self._tasks.get(task_id)
+        if record is None or record.expired():
+            raise MCPError(types.INVALID_PARAMS, f"taskId {task_id!r} is not a task of this server (unknown, or "
+                                                 f"past its ttlMs)")
+        return record
+
+    def update(self, record: TaskRecord, message: str | None) -> None:
+        """A new status message for a working task (kept in memory; the file keeps the start and the end)."""
+        if record.status == "working" and message and message != record.statusMessage:
+            record.statusMessage, record.lastUpdatedAt = message, _now()
+
+    def finish(self, record: TaskRecord, status: str, message: str | None = None, result: dict | None = None,
+               error: dict | None = None) -> bool:
+        """End a working task; False if it had already ended (a cancel came first)."""
+        with self._lock:
+            if record.status in TERMINAL:
+                return False
+            record.status, record.lastUpdatedAt = status, _now()
+            record.statusMessage = message or record.statusMessage
+            record.result, record.error = result, error
+        self._write(record)
+        return True
+
+    def _write(self, record: TaskRecord) -> None:
+        path = self.root / f"{record.taskId}.json"
+        tmp = self.root / f".{record.taskId}.{secrets.token_hex(4)}.tmp"
+        try:
+            tmp.write_text(json.dumps(asdict(record)), encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _purge_locked(self) -> None:
+        now = time.time()
+        for task_id in [t for t, r in self._tasks.items() if r.expired(now)]:
+            del self._tasks[task_id]
+            (self.root / f"{task_id}.json").unlink(missing_ok=True)
+
+
+class TaskIdParams(types.RequestParams):
+    taskId: str = Field(min_length=1, max_length=128)
+
+
+def opted_in(ctx: Any) -> bool:
+    """Whether this request's client capabilities name the Tasks extension."""
+    meta = getattr(ctx, "meta", None) or {}
+    if not isinstance(meta, dict):
+        meta = meta.model_dump(by_alias=True) if hasattr(meta, "model_dump") else dict(meta)
+    capabilities = meta.get(CAPABILITIES_KEY) or {}
+    extensions = capabilities.get("extensions") if isinstance(capabilities, dict) else None
+    return isinstance(extensions, dict) and IDENTIFIER in extensions
+
+
+def _dump(result: Any) -> dict[str, Any]:
+    if hasattr(result, "model_dump"):
+        return result.model_dump(by_alias=True, exclude_none=True, mode="json")
+    return dict(result)
+
+
+class TasksExtension(Extension):
+    """Serves tools/call of ``TASK_TOOLS`` as tasks for opted-in clients, and tasks/get, tasks/cancel."""
+
+    identifier = IDENTIFIER
+
+    def __init__(self, store: TaskStore) -> None:
+        self.store = store
+        self._scopes: dict[str, anyio.CancelScope] = {}
+
+    def methods(self) -> list[MethodBinding]:
+        return [MethodBinding("tasks/get", TaskIdParams, self.get),
+                MethodBinding("tasks/cancel", TaskIdParams, self.cancel)]
+
+    async def get(self, ctx: Any, params: TaskIdParams) -> dict[str, Any]:
+        return self.store.get(params.taskId).wire()
+
+    async def cancel(self, ctx: Any, params: TaskIdParams) -> dict[str, Any]:
+        record = self.store.get(params.taskId)
+        if record.status in TERMINAL:
+            raise MCPError(types.INVALID_PARAMS, f"task {params.taskId!r} has already ended ({record.status})")
+        if record.job_id is not None:
+            state = ctx.lifespan_context
+            try:
+                state.jobs.cancel(record.job_id)  # training stops after its mini-batch and saves what it has
+            except LookupError:
+                pass
+        scope = self._scopes.get(record.taskId)
+        if scope is not None:
+            scope.cancel()
+        self.store.finish(record, "cancelled", "cancelled by the client")
+        return {}
+
+    async def intercept_tool_call(self, params: Any, ctx: Any, call_next: Any) -> Any:
+        if params.name not in TASK_TOOLS or not opted_in(ctx):
+            return await call_next(ctx)
+        state = ctx.lifespan_context
+        record = self.store.create(params.name)
+        state.background.start_soon(self._run, record, ctx, call_next)
+        return record.created_result()
+
+    async def _run(self, record: TaskRecord, ctx: Any, call_next: Any) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes[record.taskId] = scope
+            try:
+                result = _dump(await call_next(ctx))
+                job_id = (result.get("structuredContent") or {}).get("job_id")
+                if record.tool == "ff_train" and job_id and not result.get("isError"):
+                    record.job_id = job_id
+                    result = await self._follow_job(record, ctx.lifespan_context, job_id)
+                if result is not None:
+                    self.store.finish(record, "completed", _final_message(record.tool, result), result=result)
+            except MCPError as exc:
+                self.store.finish(record, "failed", exc.error.message, error=exc.error.model_dump(exclude_none=True))
+            except Exception as exc:  # noqa: BLE001 - a task must end, and say so, whatever happened
+                log.exception("task %s (%s) failed", record.taskId, record.tool)
+                self.store.finish(record, "failed", "internal error; see the server log",
+                                  error={"code": types.INTERNAL_ERROR, "message": f"internal error ({type(exc).__name__})"})
+            finally:
+                self._scopes.pop(record.taskId, None)
+        if scope.cancelled_caught:
+            self.store.finish(record, "cancelled", "cancelled")
+
+    async def _follow_job(self, record: TaskRecord, state: Any, job_id: str) -> dict[str, Any] | None:
+        from ff_mcp.server.tools import progress_message, train_job_result
+
+        job = state.jobs.get(job_id)
+        while not job.finished.is_set():
+            self.store.update(record, progress_message(state, job))
+            if record.status in TERMINAL:
+                return None
+            await anyio.sleep(_FOLLOW_SECONDS)
+        if record.status in TERMINAL:
+            return None
+        out = train_job_result(job)
+        body = out.model_dump(mode="json")
+        return {"content": [{"type": "text", "text": json.dumps(body, indent=2)}], "structuredContent": body,
+                "isError": job.state == "failed"}
+
+
+def _final_message(tool: str, result: dict[str, Any]) -> str:
+    if result.get("isError"):
+        content = result.get("content") or [{}]
+        return f"{tool} answered with an error: {str(content[0].get('text', ''))[:200]}"
+    body = result.get("structuredContent") or {}
+    if tool == "ff_train":
+        metrics = body.get("metrics") or {}
+        accuracy = metrics.get("test_accuracy")
+        tail = f", test accuracy {accuracy:.4f}" if isinstance(accuracy, (int, float)) else ""
+        return f"training {body.get('state')} after epoch {body.get('epoch')}/{body.get('epochs')}{tail}"
+    return f"{tool} done"
+
+
+# ---- the client side (for Python clients, the docs' example and the tests) ------------------------
+
+from typing import Literal  # noqa: E402
+
+from mcp.client.extension import ClaimContext, ClientExtension, ResultClaim  # noqa: E402
+from pydantic import ConfigDict  # noqa: E402
+
+
+class TaskCreated(types.Result):
+    """tools/call's answer when the server made a task."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    result_type: Literal["task"] = Field(alias="resultType")
+    task_id: str = Field(alias="taskId")
+    status: str
+    poll_interval_ms: int | None = Field(None, alias="pollIntervalMs")
+
+
+class TaskState(types.Result):
+    """tasks/get's answer."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    task_id: str = Field(alias="taskId")
+    status: str
+    status_message: str | None = Field(None, alias="statusMessage")
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class GetTask(types.Request[TaskIdParams, Literal["tasks/get"]]):
+    method: Literal["tasks/get"] = "tasks/get"
+    name_param = "taskId"  # SEP-2663: mirrored into the Mcp-Name header over HTTP
+
+
+class CancelTask(types.Request[TaskIdParams, Literal["tasks/cancel"]]):
+    method: Literal["tasks/cancel"] = "tasks/cancel"
+    name_param = "taskId"
+
+
+class TaskFailed(RuntimeError):
+    """A task ended failed or cancelled; ``state`` is the last tasks/get answer."""
+
+    def __init__(self, state: TaskState) -> None:
+        detail = (state.error or {}).get("message") or state.status_message or state.status
+        super().__init__(f"task {state.task_id} {state.status}: {detail}")
+        self.state = state
+
+
+class TasksClient(ClientExtension):
+    """For ``mcp.Client(..., extensions=[TasksClient()])``: opts every call in to tasks, and turns a
+    task back into the tool's CallToolResult by polling tasks/get. ``on_status(state)`` sees each poll."""
+
+    identifier = IDENTIFIER
+
+    def __init__(self, on_status=None) -> None:
+        self.on_status = on_status
+
+    def claims(self) -> list[ResultClaim]:
+        return [ResultClaim(result_type="task", model=TaskCreated, resolve=self._resolve)]
+
+    async def _resolve(self, created: TaskCreated, ctx: ClaimContext) -> types.CallToolResult:
+        params = TaskIdParams(taskId=created.task_id)
+        while True:
+            state = await ctx.session.send_request(GetTask(params=params), TaskState)
+            if self.on_status is not None:
+                self.on_status(state)
+            if state.status == "completed":
+                return types.CallToolResult.model_validate(state.result)
+            if state.status in ("failed", "cancelled"):
+                raise TaskFailed(state)
+            await anyio.sleep((created.poll_interval_ms or POLL_INTERVAL_MS) / 1000)
