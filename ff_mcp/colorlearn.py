@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import math
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +142,7 @@ def ff_color_learning(
     batch_size: int = DEFAULT_BATCH_SIZE,
     negatives_count: int | None = None,
     device: torch.device | str = "cpu",
+    should_stop: Callable[[], bool] | None = None,
 ) -> ColorLearnResult:
     """Train one FF layer (3 -> hidden) on positive versus negative colors and return it with its goodness.
 
@@ -148,6 +150,7 @@ def ff_color_learning(
     `negatives_count` (default: as many as positives, at least 16) from the color stream
     (`draw_negatives`). Each epoch shuffles both sides with a generator seeded from
     derive_seed(seed, "shuffle") and steps once per mini-batch of up to `batch_size` colors of each.
+    ``should_stop`` is polled once per mini-batch (the server's cancellation and time limit).
     """
     _check_int("seed", seed, 0, 2**63 - 1)
     _check_int("epochs", epochs, 1, MAX_EPOCHS)
@@ -169,7 +172,7 @@ def ff_color_learning(
 
     network = build_network(config, seed, device)
     x_pos, x_neg = x_pos.to(network.device), x_neg.to(network.device)
-    _train_layer(network, x_pos, x_neg, epochs, lr, batch_size, seed)
+    _train_layer(network, x_pos, x_neg, epochs, lr, batch_size, seed, should_stop)
 
     g_pos, p_pos = _goodness_and_p(network, x_pos)
     g_neg, p_neg = _goodness_and_p(network, x_neg)
@@ -302,13 +305,13 @@ class ColorSession(Session):
 
 
 def _train_layer(network: FFNetwork, x_pos: torch.Tensor, x_neg: torch.Tensor, epochs: int, lr: float,
-                 batch_size: int, seed: int) -> None:
+                 batch_size: int, seed: int, should_stop: Callable[[], bool] | None = None) -> None:
     """x_pos: (P, 3), x_neg: (N, 3): the Trainer's loop with ``ColorSession`` (no cooldown, no evaluation)."""
     config = TrainConfig(epochs=epochs, batch_size=batch_size, optimizer=OptimizerConfig(name="adam", lr=lr),
                          cooldown=False, seed=seed, device=str(x_pos.device), train_eval_rows=0)
     x = torch.cat([x_pos, x_neg])
     y = torch.cat([torch.ones(x_pos.shape[0], dtype=torch.long), torch.zeros(x_neg.shape[0], dtype=torch.long)])
-    Trainer(network, config, session=ColorSession).fit(x, y.to(x.device))
+    Trainer(network, config, session=ColorSession, should_stop=should_stop).fit(x, y.to(x.device))
     network.eval()
 
 

@@ -73,6 +73,32 @@ for scenario in caching http-header-validation sep-2164-resource-not-found \
 done
 kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null
 
+# ---- 1b. the Tasks extension's scenarios ----------------------------------------------------------
+# They call the suite's fixture tools (greet, slow_compute, failing_job, ...), which
+# `ff-mcp serve --conformance-fixtures` adds beside ff-mcp's own. The two MRTR scenarios need a task
+# that asks the client for input (elicitation); ff-mcp tasks never do, so they are recorded, not required.
+"$PYTHON" -m ff_mcp serve --http --host 127.0.0.1 --port "$PORT" --data-dir "$HOME_DIR" --conformance-fixtures \
+  >"$RESULTS/raw/server-http-tasks.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 150); do
+  "$PYTHON" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
+  sleep 0.2
+done
+: >"$RESULTS/conformance-tasks.txt"
+for scenario in tasks-lifecycle tasks-capability-negotiation tasks-wire-fields tasks-request-state-removal \
+                tasks-request-headers tasks-dispatch-and-envelope tasks-status-notifications \
+                tasks-required-task-error tasks-mrtr-input tasks-mrtr-composition; do
+  "${CONF[@]}" server --url "$URL" --scenario "$scenario" >"$RESULTS/raw/tasks-$scenario.txt" 2>&1
+  rc=$?
+  line="$(sed 's/\x1b\[[0-9;]*m//g' "$RESULTS/raw/tasks-$scenario.txt" | grep -E '^Passed:' | tail -1)"
+  case "$scenario" in
+    tasks-mrtr-*) note=" (needs a task that asks for input; not applicable to ff-mcp)" ;;
+    *) note=""; [ $rc -eq 0 ] || status=1 ;;
+  esac
+  echo "$scenario: exit $rc; ${line:-no summary}$note" | tee -a "$RESULTS/conformance-tasks.txt"
+done
+kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null
+
 # ---- 2. MCP Inspector CLI over stdio, --strict --------------------------------------------------
 INSPECT=("$NODE" "$PREFIX/node_modules/.bin/mcp-inspector" --cli)
 SERVE=("$PYTHON" -m ff_mcp serve --data-dir "$HOME_DIR")
@@ -108,6 +134,7 @@ verdict="$([ $status -eq 0 ] && echo PASS || echo FAIL)"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- command: bench/conformance/run.sh"
+  echo "- commit: $(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet HEAD -- ff_mcp bench || echo +dirty)"
   echo "- machine: $(uname -srm), $(nproc) CPUs; node $("$NODE" --version); $("$PYTHON" -c 'import mcp.server, importlib.metadata as m; print("mcp", m.version("mcp"))')"
   echo "- @modelcontextprotocol/conformance $CONFORMANCE_VERSION over streamable HTTP, with baseline.yml"
   echo "- @modelcontextprotocol/inspector $INSPECTOR_VERSION --cli over stdio"
@@ -126,6 +153,12 @@ verdict="$([ $status -eq 0 ] && echo PASS || echo FAIL)"
   cat "$RESULTS/conformance-extra.txt"
   echo '```'
   echo
+  echo "## the Tasks extension (io.modelcontextprotocol/tasks), with --conformance-fixtures"
+  echo
+  echo '```'
+  cat "$RESULTS/conformance-tasks.txt"
+  echo '```'
+  echo
   echo "## inspector (exit 0 = ok, 5 = the tool returned isError, as intended for call-bad-model)"
   echo
   echo '```'
@@ -134,5 +167,11 @@ verdict="$([ $status -eq 0 ] && echo PASS || echo FAIL)"
   echo
   echo "overall: $verdict"
 } >"$RESULTS/SUMMARY.md"
+# SUMMARY.md is the latest; each run is also kept, never overwritten
+mkdir -p "$RESULTS/history"
+stamp="$(date -u '+%Y%m%d-%H%M')-$(git -C "$ROOT" rev-parse --short HEAD)"
+kept="$RESULTS/history/SUMMARY-$stamp.md"; n=2
+while [ -e "$kept" ]; do kept="$RESULTS/history/SUMMARY-$stamp-$n.md"; n=$((n + 1)); done
+cp "$RESULTS/SUMMARY.md" "$kept"
 echo "overall: $verdict"
 exit $status

@@ -146,22 +146,34 @@ def build_model(config: Any, seed: int = 0, device: torch.device | str = "cpu") 
 build_network = build_model  # the name of the days of one model kind
 
 
+class EvaluationStopped(Exception):
+    """Raised by a ``check`` between prediction chunks: the caller asked the work to stop."""
+
+
 @torch.no_grad()
-def predict_in_chunks(model: FFModel, x: torch.Tensor, method: str | None = None, chunk: int = 1000) -> torch.Tensor:
-    """(N, ...) -> (N, K) scores, computed ``chunk`` rows at a time (bounded memory)."""
+def predict_in_chunks(model: FFModel, x: torch.Tensor, method: str | None = None, chunk: int = 1000,
+                      check: Callable[[], None] | None = None) -> torch.Tensor:
+    """(N, ...) -> (N, K) scores, computed ``chunk`` rows at a time (bounded memory). ``check`` runs
+    before each chunk and may raise to stop the work (cancellation, a time limit)."""
     was_training = model.training
     model.eval()
     try:
-        return torch.cat([model.predict_scores(x[i : i + chunk], method) for i in range(0, x.shape[0], chunk)])
+        parts = []
+        for i in range(0, x.shape[0], chunk):
+            if check is not None:
+                check()
+            parts.append(model.predict_scores(x[i : i + chunk], method))
+        return torch.cat(parts)
     finally:
         model.train(was_training)
 
 
-def accuracy(model: FFModel, x: torch.Tensor, y: torch.Tensor, method: str | None = None) -> float:
+def accuracy(model: FFModel, x: torch.Tensor, y: torch.Tensor, method: str | None = None,
+             check: Callable[[], None] | None = None) -> float:
     """Fraction of rows whose predicted label equals y."""
     if x.shape[0] == 0:
         return float("nan")
-    scores = predict_in_chunks(model, x.to(model.device), method)
+    scores = predict_in_chunks(model, x.to(model.device), method, check=check)
     return (scores.argmax(dim=1) == y.to(scores.device)).float().mean().item()
 
 
@@ -311,13 +323,22 @@ class Trainer:
         method = cfg.predict_method if cfg.predict_method in methods else (methods[0] if methods else None)
         last = epoch == epochs or self._stopped
         evaluate = method is not None and (last or epoch % cfg.eval_every == 0)
-        if evaluate and cfg.train_eval_rows > 0:
-            k = min(cfg.train_eval_rows, x_train.shape[0])
-            metrics["train_accuracy"] = accuracy(model, x_train[:k], y_train[:k], method)
-        if evaluate and x_test is not None:
-            metrics["test_accuracy"] = accuracy(model, x_test, y_test, method)
-            for other in methods:
-                if other != method:
-                    metrics[f"test_accuracy_{other}"] = accuracy(model, x_test, y_test, other)
+        try:
+            if evaluate and cfg.train_eval_rows > 0:
+                k = min(cfg.train_eval_rows, x_train.shape[0])
+                metrics["train_accuracy"] = accuracy(model, x_train[:k], y_train[:k], method, self._check_stop)
+            if evaluate and x_test is not None:
+                metrics["test_accuracy"] = accuracy(model, x_test, y_test, method, self._check_stop)
+                for other in methods:
+                    if other != method:
+                        metrics[f"test_accuracy_{other}"] = accuracy(model, x_test, y_test, other, self._check_stop)
+        except EvaluationStopped:  # cancelled or out of time mid-evaluation: the weights are whole, the scores partial
+            self._stopped = True
+            metrics["evaluation"] = "stopped"
         metrics["predict_method"] = method
         return metrics
+
+    def _check_stop(self) -> None:
+        """Between evaluation chunks: stop when ``should_stop`` says so (cancel, a time limit)."""
+        if self.should_stop():
+            raise EvaluationStopped

@@ -19,7 +19,7 @@ from ff_mcp.server.errors import NotFoundError
 from ff_mcp.server.registry import validate_name
 from ff_mcp.server.state import AppState, ServerConfig
 from ff_mcp.server.strict import make_strict
-from ff_mcp.server.tasks import TaskStore, TasksExtension
+from ff_mcp.server.tasks import TASK_TOOLS, TaskStore, TasksExtension
 from ff_mcp.server.tools import register_tools
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,12 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
             await anyio.to_thread.run_sync(state.jobs.shutdown)
             state.registry.close()
 
-    tasks = TasksExtension(TaskStore(Path(config.home) / "tasks"))
+    task_tools, required = TASK_TOOLS, frozenset()
+    if config.conformance_fixtures:
+        from ff_mcp.server import conformance_fixtures
+
+        task_tools, required = task_tools | conformance_fixtures.TASK_TOOLS, conformance_fixtures.REQUIRED
+    tasks = TasksExtension(TaskStore(Path(config.home) / "tasks"), task_tools, required)
     server = MCPServer(config.name, title="Forward-Forward learning", version=ff_mcp.__version__,
                        instructions=INSTRUCTIONS, lifespan=lifespan, log_level="WARNING", extensions=[tasks])
     register_tools(server, config.limits)
@@ -66,6 +71,8 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
         from ff_mcp.server.color_tools import register_color_tools  # colors and GF(3) (issue 4)
 
         register_color_tools(server)
+    if config.conformance_fixtures:
+        conformance_fixtures.register(server)
     make_strict(server)  # after every tool is registered: unknown arguments refused, errors in one line
     return server
 

@@ -25,6 +25,9 @@ _LIMIT_HELP = {
     "max_concurrent_jobs": "jobs training at once (others queue)",
     "max_queued_jobs": "queued + running jobs",
     "max_request_bytes": "bytes of one request, refused before parsing",
+    "max_call_seconds": "wall time of one predict/goodness/color call (it stops)",
+    "max_concurrent_calls": "predict/goodness/color calls computing at once",
+    "max_queued_calls": "calls waiting for a slot before the server refuses",
 }
 
 
@@ -39,6 +42,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data-dir", default=None,
                    help="model registry directory (default: $FF_MCP_HOME, else the user data directory)")
     p.add_argument("--dataset-dir", default=None, help="directory searched first for MNIST-style data sets")
+    p.add_argument("--conformance-fixtures", action="store_true",
+                   help="also serve the fixture tools (greet, slow_compute, failing_job, ...) that the official "
+                        "MCP conformance suite's tasks scenarios call; for bench/conformance/run.sh only")
     defaults = Limits()
     for f in fields(Limits):
         kind = float if isinstance(getattr(defaults, f.name), float) else int
@@ -54,7 +60,8 @@ def config_from_args(args: argparse.Namespace):
     limits = Limits(**{f.name: getattr(args, f.name) for f in fields(Limits)})
     home = Path(args.data_dir).expanduser() if args.data_dir else default_home()
     dataset_dir = Path(args.dataset_dir).expanduser() if args.dataset_dir else None
-    return ServerConfig(home=home, dataset_dir=dataset_dir, limits=limits)
+    return ServerConfig(home=home, dataset_dir=dataset_dir, limits=limits,
+                        conformance_fixtures=getattr(args, "conformance_fixtures", False))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

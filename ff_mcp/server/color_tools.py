@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, StrictFloat, StrictInt
 
 from ff_mcp import colorlearn, tools
 from ff_mcp.gf3 import GAY_SEED, MASK64, MAX_COUNT
+from ff_mcp.server.executor import CallToken
 from ff_mcp.server.errors import client_errors
 from ff_mcp.server.registry import NAME_PATTERN, validate_name
 
@@ -135,7 +136,7 @@ def register_color_tools(server: MCPServer) -> None:
             read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False
         ),
     )
-    def ff_color_learn(
+    async def ff_color_learn(
         name: Annotated[ModelName, Field(description="model name to save under (replaces a color model so named)")],
         positive: PositiveColors,
         ctx: Context,
@@ -158,11 +159,18 @@ def register_color_tools(server: MCPServer) -> None:
             busy = state.jobs.active_for(name)
             if busy is not None:
                 raise ToolError(f"model {name!r} has job {busy.job_id} ({busy.state}); wait for it or cancel it first")
-            with state.registry.writing(name, "an ff_color_learn call"):
-                result = colorlearn.ff_color_learning(positive, negative, seed=seed, hidden=hidden, epochs=epochs)
-                metrics = {**result.metrics, "state": "done"}  # the model card's state, as for ff_train models
-                card = state.registry.save(name, result.network, result.train_config, metrics,
-                                           result.model_extra())
+
+            def work(token: CallToken):
+                with state.registry.writing(name, "an ff_color_learn call"):
+                    result = colorlearn.ff_color_learning(positive, negative, seed=seed, hidden=hidden, epochs=epochs,
+                                                          should_stop=token.should_stop)
+                    token.check()  # a cancelled or timed-out call saves nothing
+                    metrics = {**result.metrics, "state": "done"}  # the model card's state, as for ff_train models
+                    card = state.registry.save(name, result.network, result.train_config, metrics,
+                                               result.model_extra())
+                return result, card
+
+            result, card = await state.executor.run(work)
         return ColorModelResult(
             model=name,
             uri=card.uri,
@@ -179,7 +187,7 @@ def register_color_tools(server: MCPServer) -> None:
         title="Score colors with a color model",
         annotations=READ_ONLY,
     )
-    def ff_color_score(
+    async def ff_color_score(
         model: Annotated[ModelName, Field(description="a model made by ff_color_learn")],
         colors: ScoredColors,
         ctx: Context,
@@ -193,7 +201,8 @@ def register_color_tools(server: MCPServer) -> None:
                 _check_at_most("colors", len(colors), colorlearn.MAX_SWATCH_COLORS, "colors when image is true")
             checkpoint = state.registry.load(validate_name(model, "model"))
             _check_color_model(model, checkpoint.extra)
-            scores, goodness = colorlearn.score_colors(checkpoint.network, colors)
+            scores, goodness = await state.executor.run(lambda token: colorlearn.score_colors(checkpoint.network,
+                                                                                             colors))
             result = ColorScores(model=model, scores=scores, goodness=goodness)
             content: list[Any] = [TextContent(type="text", text=result.model_dump_json())]
             if image:

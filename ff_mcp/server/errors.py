@@ -17,6 +17,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from ff_mcp.data import DatasetNotFoundError
 from ff_mcp.engine import CheckpointError
+from ff_mcp.server.executor import CallStopped
 
 
 
@@ -25,7 +26,8 @@ class NotFoundError(LookupError):
 
 
 # CheckpointError is a ValueError and DatasetNotFoundError a FileNotFoundError; both named for readers.
-CLIENT_ERRORS: tuple[type[Exception], ...] = (ValueError, CheckpointError, DatasetNotFoundError, NotFoundError)
+CLIENT_ERRORS: tuple[type[Exception], ...] = (ValueError, CheckpointError, DatasetNotFoundError, NotFoundError,
+                                              CallStopped)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

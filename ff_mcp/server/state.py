@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ff_mcp.server.executor import Executor
 from ff_mcp.server.jobs import JobManager
 from ff_mcp.server.limits import Limits
 from ff_mcp.server.registry import ModelRegistry
@@ -30,6 +31,7 @@ class ServerConfig:
     dataset_dir: Path | None = None  # searched first for file-based data sets (else the data module's order)
     limits: Limits = field(default_factory=Limits)
     name: str = "ff-mcp"
+    conformance_fixtures: bool = False  # add the official conformance suite's fixture tools (bench only)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class AppState:
     jobs: JobManager
     limits: Limits
     config: ServerConfig
+    executor: Executor = None  # type: ignore[assignment]  # set by create()
     background: Any = None  # the lifespan's task group: work that outlives the request that started it (tasks)
 
     @classmethod
@@ -50,4 +53,5 @@ class AppState:
             jobs=JobManager(limits.max_concurrent_jobs, limits.max_queued_jobs, limits.max_job_seconds),
             limits=limits,
             config=config,
+            executor=Executor(limits.max_concurrent_calls, limits.max_queued_calls, limits.max_call_seconds),
         )

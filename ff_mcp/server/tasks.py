@@ -42,6 +42,7 @@ TASK_TOOLS = frozenset({"ff_train", "ff_color_learn", "ff_predict", "ff_goodness
 DEFAULT_TTL_MS = 24 * 3600 * 1000  # a finished task is kept a day
 POLL_INTERVAL_MS = 1000
 TERMINAL = ("completed", "failed", "cancelled")
+MISSING_CAPABILITY = -32021  # SEP-2575: MissingRequiredClientCapability
 _FOLLOW_SECONDS = 0.25  # how often a task of ff_train reads its job
 
 
@@ -67,8 +68,10 @@ class TaskRecord:
     job_id: str | None = None
 
     def created_result(self) -> dict[str, Any]:
-        """The CreateTaskResult a tools/call answers with."""
+        """The CreateTaskResult a tools/call answers with. It also carries a one-line ``content``, so a
+        validator (or a client) that reads it as a core CallToolResult still finds a valid one."""
         out = self._task_fields()
+        out["content"] = [{"type": "text", "text": f"{self.tool} runs as task {self.taskId}; poll tasks/get"}]
         out["resultType"] = "task"
         return out
 
@@ -178,6 +181,18 @@ class TaskIdParams(types.RequestParams):
     taskId: str = Field(min_length=1, max_length=128)
 
 
+class TaskUpdateParams(TaskIdParams):
+    inputResponses: dict[str, Any] | None = None
+
+
+def _require_opt_in(ctx: Any, method: str) -> None:
+    """SEP-2663: the tasks methods need the extension in the request's client capabilities (-32021 else)."""
+    if not opted_in(ctx):
+        raise MCPError(MISSING_CAPABILITY, f"{method} needs the {IDENTIFIER} extension in the request's client "
+                                           f"capabilities (_meta {CAPABILITIES_KEY}.extensions)",
+                       data={"requiredCapabilities": {"extensions": {IDENTIFIER: {}}}})
+
+
 def opted_in(ctx: Any) -> bool:
     """Whether this request's client capabilities name the Tasks extension."""
     meta = getattr(ctx, "meta", None) or {}
@@ -199,21 +214,36 @@ class TasksExtension(Extension):
 
     identifier = IDENTIFIER
 
-    def __init__(self, store: TaskStore) -> None:
+    def __init__(self, store: TaskStore, task_tools: frozenset[str] = TASK_TOOLS,
+                 required: frozenset[str] = frozenset()) -> None:
+        """``task_tools``: tools an opted-in call of becomes a task; ``required``: tools that only run as
+        tasks (a call without the opt-in is refused with -32021)."""
         self.store = store
+        self.task_tools = frozenset(task_tools) | frozenset(required)
+        self.required = frozenset(required)
         self._scopes: dict[str, anyio.CancelScope] = {}
 
     def methods(self) -> list[MethodBinding]:
         return [MethodBinding("tasks/get", TaskIdParams, self.get),
-                MethodBinding("tasks/cancel", TaskIdParams, self.cancel)]
+                MethodBinding("tasks/cancel", TaskIdParams, self.cancel),
+                MethodBinding("tasks/update", TaskUpdateParams, self.update)]
 
     async def get(self, ctx: Any, params: TaskIdParams) -> dict[str, Any]:
+        _require_opt_in(ctx, "tasks/get")
         return self.store.get(params.taskId).wire()
 
+    async def update(self, ctx: Any, params: "TaskUpdateParams") -> dict[str, Any]:
+        _require_opt_in(ctx, "tasks/update")
+        record = self.store.get(params.taskId)
+        raise MCPError(types.INVALID_PARAMS, f"task {record.taskId!r} is not waiting for input ({record.status}); "
+                                             f"ff-mcp tasks never ask for input")
+
     async def cancel(self, ctx: Any, params: TaskIdParams) -> dict[str, Any]:
+        """Ends a working task (cancelled at once); on an ended task an acknowledgement that changes nothing."""
+        _require_opt_in(ctx, "tasks/cancel")
         record = self.store.get(params.taskId)
         if record.status in TERMINAL:
-            raise MCPError(types.INVALID_PARAMS, f"task {params.taskId!r} has already ended ({record.status})")
+            return {}
         if record.job_id is not None:
             state = ctx.lifespan_context
             try:
@@ -227,7 +257,9 @@ class TasksExtension(Extension):
         return {}
 
     async def intercept_tool_call(self, params: Any, ctx: Any, call_next: Any) -> Any:
-        if params.name not in TASK_TOOLS or not opted_in(ctx):
+        if params.name in self.required:
+            _require_opt_in(ctx, f"tools/call of {params.name}")
+        if params.name not in self.task_tools or not opted_in(ctx):
             return await call_next(ctx)
         state = ctx.lifespan_context
         record = self.store.create(params.name)

@@ -31,6 +31,7 @@ from ff_mcp.engine import (
 )
 from ff_mcp.recipes import recipe_names
 from ff_mcp.server.errors import client_errors
+from ff_mcp.server.executor import CallToken
 from ff_mcp.server.jobs import Job
 from ff_mcp.server.limits import Limits
 from ff_mcp.server.registry import NAME_PATTERN, validate_name
@@ -63,6 +64,9 @@ READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempot
 ModelName = Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN,
                                  description="model name: 1-64 characters from A-Z a-z 0-9 _ . -")]
 JobId = Annotated[str, Field(min_length=1, max_length=64, description="a job_id returned by ff_train")]
+
+
+CHUNK_ROWS = 1000  # rows computed between two checks for cancellation and the time limit
 
 
 def state_of(ctx: Context) -> AppState:
@@ -160,7 +164,7 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         return _status(job)
 
     @server.tool(title="Predict labels", annotations=READ_ONLY)
-    def ff_predict(
+    async def ff_predict(
         ctx: Context,
         model: ModelName,
         x: Rows,
@@ -170,17 +174,21 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
     ) -> Prediction:
         """Predict one label per row of x with a saved model; scores are per-label goodness or readout probabilities."""
         state = state_of(ctx)
-        with client_errors():
+
+        def work(token: CallToken) -> Prediction:
             checkpoint = state.registry.load(model)
             network = checkpoint.model
             rows = _features(x, network.in_features, state.limits)
-            method = _predict_method(checkpoint, method)
-            scores = predict_in_chunks(network, rows, method)
-        scores = torch.nan_to_num(scores.float(), nan=0.0, posinf=3.4e38, neginf=-3.4e38)
-        return Prediction(labels=scores.argmax(dim=1).tolist(), scores=scores.tolist(), method=method)
+            chosen = _predict_method(checkpoint, method)
+            scores = predict_in_chunks(network, rows, chosen, chunk=CHUNK_ROWS, check=token.check)
+            scores = torch.nan_to_num(scores.float(), nan=0.0, posinf=3.4e38, neginf=-3.4e38)
+            return Prediction(labels=scores.argmax(dim=1).tolist(), scores=scores.tolist(), method=chosen)
+
+        with client_errors():
+            return await state.executor.run(work)
 
     @server.tool(title="Per-layer goodness", annotations=READ_ONLY)
-    def ff_goodness(
+    async def ff_goodness(
         ctx: Context,
         model: ModelName,
         x: Rows,
@@ -190,16 +198,25 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
     ) -> GoodnessResult:
         """Goodness and p(positive) of every row at every layer, for the given labels or a neutral label."""
         state = state_of(ctx)
-        with client_errors():
+
+        def work(token: CallToken) -> GoodnessResult:
             network = state.registry.load(model).model
             rows = _features(x, network.in_features, state.limits)
             label_tensor = _goodness_labels(labels, rows.shape[0], network)
+            parts = []
             with torch.no_grad():
-                layers = network.layer_goodness(rows, label_tensor)
-        return GoodnessResult(layers=[
-            LayerGoodness(goodness=_finite(layer["goodness"]), p_positive=_finite(layer["p_positive"]))
-            for layer in layers
-        ])
+                for i in range(0, rows.shape[0], CHUNK_ROWS):
+                    token.check()
+                    chunk_labels = None if label_tensor is None else label_tensor[i : i + CHUNK_ROWS]
+                    parts.append(network.layer_goodness(rows[i : i + CHUNK_ROWS], chunk_labels))
+            return GoodnessResult(layers=[
+                LayerGoodness(goodness=_finite(torch.cat([part[k]["goodness"] for part in parts])),
+                              p_positive=_finite(torch.cat([part[k]["p_positive"] for part in parts])))
+                for k in range(len(parts[0]))
+            ])
+
+        with client_errors():
+            return await state.executor.run(work)
 
     @server.tool(title="List models", annotations=READ_ONLY)
     def ff_models(ctx: Context) -> ModelList:

@@ -270,6 +270,8 @@ def screen_http(app, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
                 break
         whole = bytes(body)
         decoded, refusal = screen_line(whole)
+        if refusal is None and decoded is not None:
+            refusal = _name_header_mismatch(scope, decoded)
         if refusal is not None:
             return await reply(send, 400, refusal)
         replayed = False
@@ -284,6 +286,25 @@ def screen_http(app, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
         return await app(scope, replay, send)
 
     return middleware
+
+
+HEADER_MISMATCH = -32020  # SEP-2243: a routing header disagrees with the body
+
+
+def _name_header_mismatch(scope, decoded: SessionMessage) -> SessionMessage | None:
+    """SEP-2243: an ``Mcp-Name`` header on a tasks/* request must equal its ``params.taskId`` (the SDK checks
+    the headers of the methods it knows; the tasks methods are ours)."""
+    message = decoded.message
+    method = getattr(message, "method", "")
+    if not isinstance(message, types.JSONRPCRequest) or not method.startswith("tasks/"):
+        return None
+    header = dict(scope.get("headers") or []).get(b"mcp-name")
+    task_id = (message.params or {}).get("taskId")
+    if header is None or header.decode("utf-8", "replace") == task_id:
+        return None
+    return error_response(message.id, HEADER_MISMATCH,
+                          f"Mcp-Name header {header.decode('utf-8', 'replace')!r} does not match params.taskId "
+                          f"{task_id!r}")
 
 
 async def run_http(server, host: str, port: int, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:

@@ -96,8 +96,13 @@ def test_a_tool_error_completes_the_task_with_the_error_result_and_unknown_ids_a
         for method in ("tasks/get", "tasks/cancel"):
             error = server.modern(method, {"taskId": "no-such-task"})["error"]
             assert error["code"] == -32602 and "'no-such-task' is not a task of this server" in error["message"]
-        again = server.modern("tasks/cancel", {"taskId": created["taskId"]})["error"]
-        assert "has already ended (completed)" in again["message"]
+        again = server.modern("tasks/cancel", {"taskId": created["taskId"]})  # idempotent on an ended task
+        assert "error" not in again and server.wait(created["taskId"])["status"] == "completed"
+        for method in ("tasks/get", "tasks/cancel", "tasks/update"):  # without the opt-in: -32021
+            error = server.modern(method, {"taskId": created["taskId"]}, opt_in=False)["error"]
+            assert error["code"] == -32021 and error["data"]["requiredCapabilities"]["extensions"] == {TASKS: {}}
+        update = server.modern("tasks/update", {"taskId": created["taskId"], "inputResponses": {}})["error"]
+        assert update["code"] == -32602 and "never ask for input" in update["message"]
     finally:
         server.close()
 
