@@ -24,6 +24,7 @@ _LIMIT_HELP = {
     "max_wait_seconds": "longest ff_train wait_seconds",
     "max_concurrent_jobs": "jobs training at once (others queue)",
     "max_queued_jobs": "queued + running jobs",
+    "max_jobs_per_client": "queued + running jobs of one HTTP client",
     "max_request_bytes": "bytes of one request, refused before parsing",
     "max_call_seconds": "wall time of one predict/goodness/color call (it stops)",
     "max_concurrent_calls": "predict/goodness/color calls computing at once",

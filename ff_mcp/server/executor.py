@@ -51,20 +51,16 @@ class Executor:
         self.limiter = anyio.CapacityLimiter(max_concurrent)
         self.max_queued = max_queued
         self.max_seconds = max_seconds
-        self._waiting = 0
 
     async def run(self, work: Callable[[CallToken], T], what: str = "call") -> T:
         """Run ``work(token)`` on a worker thread under the pool's limit. ValueError when the queue is full;
         CallStopped (a client error: the tool layer reports its message) when the work stopped."""
-        if self._waiting >= self.max_queued:
-            raise ValueError(f"the server is busy: {self._waiting} calls are waiting (max_queued_calls); "
+        waiting = self.limiter.statistics().tasks_waiting
+        if self.limiter.available_tokens < 1 and waiting >= self.max_queued:
+            raise ValueError(f"the server is busy: {waiting} calls are waiting (max_queued_calls); "
                              f"try again shortly")
-        token = CallToken(self.max_seconds)
-        self._waiting += 1
-        try:
-            await self.limiter.acquire()
-        finally:
-            self._waiting -= 1
+        await self.limiter.acquire()
+        token = CallToken(self.max_seconds)  # the time limit counts from the call's start, not its wait
         try:
             return await anyio.to_thread.run_sync(work, token, abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
@@ -75,4 +71,4 @@ class Executor:
 
     def statistics(self) -> dict[str, Any]:
         stats = self.limiter.statistics()
-        return {"running": stats.borrowed_tokens, "waiting": self._waiting, "slots": stats.total_tokens}
+        return {"running": stats.borrowed_tokens, "waiting": stats.tasks_waiting, "slots": stats.total_tokens}

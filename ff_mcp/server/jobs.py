@@ -51,6 +51,7 @@ class Job:
     finished: threading.Event = field(default_factory=threading.Event)
     timed_out: bool = False
     on_finish: Callable[[], None] | None = None  # called once when the job ends, however it ends
+    client: str | None = None  # who submitted it (HTTP), for the per-client quota
 
     # ---- used by the trainer (job thread) ---------------------------------------------------
 
@@ -101,8 +102,10 @@ class JobManager:
         self._closed = False
 
     def submit(self, model: str, epochs: int, work: Callable[[Job], str],
-               on_finish: Callable[[], None] | None = None) -> Job:
-        """Queue a job for `model`; ValueError if that model already has one or the queue is full."""
+               on_finish: Callable[[], None] | None = None, client: str | None = None,
+               max_per_client: int | None = None) -> Job:
+        """Queue a job for `model`; ValueError if that model already has one, the queue is full, or
+        `client` (when given) already has `max_per_client` jobs queued or running."""
         with self._lock:
             if self._closed:
                 raise ValueError("the server is shutting down; no new jobs are accepted")
@@ -113,11 +116,15 @@ class JobManager:
                         f"model {model!r} already has job {other.job_id} ({other.state}); "
                         f"wait for it or cancel it with ff_job_cancel"
                     )
+            mine = [j for j in active if client is not None and j.client == client]
+            if max_per_client is not None and len(mine) >= max_per_client:
+                raise ValueError(f"this client already has {len(mine)} jobs queued or running, the most one client "
+                                 f"may have (max_jobs_per_client); wait for one to finish or cancel one")
             if len(active) >= self.max_jobs:
                 raise ValueError(f"{len(active)} jobs are queued or running, the most allowed (max_queued_jobs); "
                                  f"wait for one to finish or cancel one")
             job = Job(job_id=f"job-{uuid.uuid4().hex[:12]}", model=model, epochs=epochs, work=work,
-                      max_seconds=self.max_job_seconds, on_finish=on_finish)
+                      max_seconds=self.max_job_seconds, on_finish=on_finish, client=client)
             self._jobs[job.job_id] = job
             self._queue.append(job)
             self._forget_old_locked()

@@ -20,6 +20,7 @@ class Limits:
     max_wait_seconds: float = 600.0  # longest ff_train wait_seconds
     max_concurrent_jobs: int = 1  # training threads; more jobs wait in the queue (torch already uses every core)
     max_queued_jobs: int = 16  # queued + running jobs; beyond that ff_train refuses
+    max_jobs_per_client: int = 4  # queued + running jobs of one HTTP client (session, else name and address)
     max_call_seconds: float = 300.0  # wall time of one predict / goodness / color call; it stops when exceeded
     max_concurrent_calls: int = 2  # predict / goodness / color calls computing at once; more wait their turn
     max_queued_calls: int = 32  # calls waiting for a slot; beyond that a call is refused (server busy)

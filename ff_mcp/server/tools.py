@@ -69,6 +69,26 @@ JobId = Annotated[str, Field(min_length=1, max_length=64, description="a job_id 
 CHUNK_ROWS = 1000  # rows computed between two checks for cancellation and the time limit
 
 
+def client_key(ctx: Context) -> str | None:
+    """Who is calling, for per-client quotas over HTTP: the MCP session id when the client has one, else
+    its clientInfo name and address. None over stdio (one process, one client). Not an identity
+    assertion (a client can send anything); it keeps one well-behaved client from starving the others."""
+    headers = ctx.headers
+    if headers is None:
+        return None
+    session = headers.get("mcp-session-id")
+    if session:
+        return f"session {session}"
+    request = ctx.request_context.request
+    host = getattr(getattr(request, "client", None), "host", None) or "an unknown address"
+    meta = ctx.request_context.meta
+    if meta is not None and not isinstance(meta, dict):
+        meta = meta.model_dump(by_alias=True) if hasattr(meta, "model_dump") else dict(meta)
+    info = (meta or {}).get("io.modelcontextprotocol/clientInfo") or {}
+    name = info.get("name") if isinstance(info, dict) else None
+    return f"{name or 'an unnamed client'} at {host}"
+
+
 def state_of(ctx: Context) -> AppState:
     return ctx.request_context.lifespan_context
 
@@ -131,12 +151,14 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         """Start training an FF model as a job; returns its job_id at once, or waits up to wait_seconds."""
         state = state_of(ctx)
 
+        client = client_key(ctx)
+
         def prepare() -> Job:
             with client_errors():
                 validate_name(name, "name")
                 data = _training_data(state, name, dataset, x, y)
                 return _submit(state, name, data, hidden, epochs, batch_size, lr, goodness, schedule, negatives,
-                               seed, device, variant, options or {}, recipe)
+                               seed, device, variant, options or {}, recipe, client=client)
 
         job = await anyio.to_thread.run_sync(prepare)
         if wait_seconds > 0:
@@ -286,7 +308,7 @@ def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: A
 def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None, epochs: int | None,
             batch_size: int | None, lr: float | None, goodness: str, schedule: str, negatives: str, seed: int,
             device: str, variant: str = "ff", variant_options: dict[str, Any] | None = None,
-            recipe: str = "auto") -> Job:
+            recipe: str = "auto", client: str | None = None) -> Job:
     from ff_mcp.training import TrainOptions
 
     limits = state.limits
@@ -344,7 +366,8 @@ def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None,
         return result.state
 
     try:
-        return state.jobs.submit(name, planned, work, on_finish=lambda: registry.release(name, holder))
+        return state.jobs.submit(name, planned, work, on_finish=lambda: registry.release(name, holder),
+                                 client=client, max_per_client=limits.max_jobs_per_client)
     except BaseException:
         registry.release(name, holder)
         raise

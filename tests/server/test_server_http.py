@@ -24,10 +24,13 @@ def free_port() -> int:
 
 @pytest.fixture
 def http_server(home, tmp_path):
+    yield from serve_http(home, tmp_path, "--max-concurrent-jobs", "2")
+
+
+def serve_http(home, tmp_path, *extra: str):
     port = free_port()
     log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen(serve_command(home, "--http", "--host", "127.0.0.1", "--port", str(port),
-                                          "--max-concurrent-jobs", "2"),
+    proc = subprocess.Popen(serve_command(home, "--http", "--host", "127.0.0.1", "--port", str(port), *extra),
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -90,3 +93,24 @@ async def test_a_task_over_http_trains_and_polls_to_the_result(http_server):
         unknown = await client.call_tool("ff_train", {"name": "t", "x": x, "y": y, "optimiser": "adam"})
         assert unknown.is_error and "unknown argument 'optimiser'" in unknown.content[0].text
     assert seen[-1] == "completed"
+
+
+@pytest.fixture
+def http_server_quota(home, tmp_path):
+    yield from serve_http(home, tmp_path, "--max-jobs-per-client", "2", "--max-queued-jobs", "8")
+
+
+async def test_one_http_client_cannot_fill_the_queue_for_everyone(http_server_quota):
+    x, y = blobs(rows=200, features=8)
+    slow = {"x": x, "y": y, "hidden": [64, 64], "epochs": 1000, "batch_size": 1}
+    async with Client(http_server_quota, mode="legacy") as greedy, Client(http_server_quota, mode="legacy") as other:
+        jobs = [(await greedy.call_tool("ff_train", {"name": f"g{i}", **slow})).structured_content for i in range(2)]
+        third = await greedy.call_tool("ff_train", {"name": "g2", **slow})
+        assert third.is_error and "this client already has 2 jobs queued or running" in third.content[0].text
+        assert "max_jobs_per_client" in third.content[0].text
+        mine = (await other.call_tool("ff_train", {"name": "o0", **slow})).structured_content
+        assert mine["state"] in ("queued", "running")
+        for job in [*jobs, mine]:
+            await greedy.call_tool("ff_job_cancel", {"job_id": job["job_id"]})
+        again = await greedy.call_tool("ff_train", {"name": "g3", "x": x, "y": y, "hidden": [8], "epochs": 1})
+        assert not again.is_error  # cancelled jobs no longer count
