@@ -41,14 +41,18 @@ net = build_network(NetworkConfig(in_features=4, num_classes=2, hidden=(8, 8), l
 ModelRegistry(sys.argv[1]).save("tiny", net, {"predict_method": "goodness"}, {"state": "done"}, {})
 PY
 
+start_http_server() {  # log file, then extra serve flags; sets SERVER_PID once the port answers
+  local log="$1"; shift
+  "$PYTHON" -m ff_mcp serve --http --host 127.0.0.1 --port "$PORT" --data-dir "$HOME_DIR" "$@" >"$log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 150); do
+    "$PYTHON" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
+    sleep 0.2
+  done
+}
+
 # ---- 1. conformance suite over streamable HTTP ------------------------------------------------
-"$PYTHON" -m ff_mcp serve --http --host 127.0.0.1 --port "$PORT" --data-dir "$HOME_DIR" \
-  >"$RESULTS/raw/server-http.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 150); do
-  "$PYTHON" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
-  sleep 0.2
-done
+start_http_server "$RESULTS/raw/server-http.log"
 URL="http://127.0.0.1:$PORT/mcp"
 CONF=("$NODE" "$PREFIX/node_modules/.bin/conformance")
 status=0
@@ -77,13 +81,7 @@ kill $SERVER_PID 2>/dev/null; wait $SERVER_PID 2>/dev/null
 # They call the suite's fixture tools (greet, slow_compute, failing_job, ...), which
 # `ff-mcp serve --conformance-fixtures` adds beside ff-mcp's own. The two MRTR scenarios need a task
 # that asks the client for input (elicitation); ff-mcp tasks never do, so they are recorded, not required.
-"$PYTHON" -m ff_mcp serve --http --host 127.0.0.1 --port "$PORT" --data-dir "$HOME_DIR" --conformance-fixtures \
-  >"$RESULTS/raw/server-http-tasks.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 150); do
-  "$PYTHON" -c "import socket; socket.create_connection(('127.0.0.1', $PORT), 0.2)" 2>/dev/null && break
-  sleep 0.2
-done
+start_http_server "$RESULTS/raw/server-http-tasks.log" --conformance-fixtures
 : >"$RESULTS/conformance-tasks.txt"
 for scenario in tasks-lifecycle tasks-capability-negotiation tasks-wire-fields tasks-request-state-removal \
                 tasks-request-headers tasks-dispatch-and-envelope tasks-status-notifications \

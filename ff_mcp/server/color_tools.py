@@ -201,8 +201,11 @@ def register_color_tools(server: MCPServer) -> None:
                 _check_at_most("colors", len(colors), colorlearn.MAX_SWATCH_COLORS, "colors when image is true")
             checkpoint = state.registry.load(validate_name(model, "model"))
             _check_color_model(model, checkpoint.extra)
-            scores, goodness = await state.executor.run(lambda token: colorlearn.score_colors(checkpoint.network,
-                                                                                             colors))
+            def score(token: CallToken):
+                token.check()
+                return colorlearn.score_colors(checkpoint.network, colors)
+
+            scores, goodness = await state.executor.run(score)
             result = ColorScores(model=model, scores=scores, goodness=goodness)
             content: list[Any] = [TextContent(type="text", text=result.model_dump_json())]
             if image:

@@ -25,6 +25,7 @@ from typing import Any
 
 from ff_mcp.engine import CheckpointError, FFNetwork, load_checkpoint, save_checkpoint
 from ff_mcp.engine.checkpoint import FORMATS, Checkpoint, methods_of, model_kind_and_config, read_metadata
+from ff_mcp.server.dirlock import DirectoryLock
 from ff_mcp.server.errors import NotFoundError
 from ff_mcp.tools import NAME_PATTERN, is_valid_name, validate_name  # noqa: F401  (names are the tools' names)
 from ff_mcp.server.schemas import ModelCard
@@ -34,11 +35,6 @@ log = logging.getLogger(__name__)
 SUFFIX = ".safetensors"
 STALE_TMP_SECONDS = 60.0  # with another live server on the directory: older temporaries are nobody's
 LOCK_FILE = "registry.lock"
-
-try:
-    import fcntl
-except ImportError:  # Windows: no flock; temporaries are then removed by age only
-    fcntl = None
 
 
 class UnknownModelError(NotFoundError):
@@ -56,31 +52,12 @@ class ModelRegistry:
         self._cache: OrderedDict[str, tuple[tuple[int, int, int], Checkpoint]] = OrderedDict()
         self._cache_size = cache_size
         self._writers: dict[str, str] = {}  # model name -> what is writing it
-        self._lock_file = None
-        alone = self._take_directory_lock()
-        self.clean_stale_temporaries(older_than=0.0 if alone else STALE_TMP_SECONDS)
-
-    def _take_directory_lock(self) -> bool:
-        """Hold a shared lock on the directory for this registry's life; True if no other live
-        registry holds one (then every temporary file is a dead writer's)."""
-        if fcntl is None:
-            return False
-        try:
-            self._lock_file = open(self.root / LOCK_FILE, "a+")
-        except OSError:
-            return False
-        try:
-            fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            alone = True
-        except OSError:
-            alone = False
-        fcntl.flock(self._lock_file, fcntl.LOCK_SH)  # from exclusive: a downgrade; else wait for a shared one
-        return alone
+        self._directory = DirectoryLock(self.root / LOCK_FILE, while_alone=lambda: self.clean_stale_temporaries(0.0))
+        if not self._directory.alone:  # another live server may be writing: only old temporaries are dead
+            self.clean_stale_temporaries(STALE_TMP_SECONDS)
 
     def close(self) -> None:
-        if self._lock_file is not None:
-            self._lock_file.close()  # releases the lock
-            self._lock_file = None
+        self._directory.close()
 
     # ---- who writes what ---------------------------------------------------------------------
 

@@ -34,6 +34,8 @@ from mcp.server.extension import Extension, MethodBinding
 from mcp.shared.exceptions import MCPError
 from pydantic import Field
 
+from ff_mcp.server.dirlock import DirectoryLock
+
 log = logging.getLogger(__name__)
 
 IDENTIFIER = "io.modelcontextprotocol/tasks"
@@ -44,6 +46,7 @@ POLL_INTERVAL_MS = 1000
 TERMINAL = ("completed", "failed", "cancelled")
 MISSING_CAPABILITY = -32021  # SEP-2575: MissingRequiredClientCapability
 _FOLLOW_SECONDS = 0.25  # how often a task of ff_train reads its job
+MAX_TASKS = 10_000  # task records kept; beyond, the oldest ended ones are forgotten
 
 
 def _now() -> str:
@@ -97,16 +100,25 @@ class TaskRecord:
 
 
 class TaskStore:
-    """Tasks in memory, each also in a JSON file under ``root`` (written atomically)."""
+    """Tasks in memory, each also in a JSON file under ``root`` (written atomically). An ended task's
+    result lives only in its file (read back by ``wire``), so memory holds the small records only;
+    at most ``MAX_TASKS`` are kept, the oldest ended ones forgotten first."""
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._tasks: dict[str, TaskRecord] = {}
         self._lock = threading.Lock()
-        self._load()
+        self._directory = DirectoryLock(self.root / ".lock", while_alone=lambda: self._load(alone=True))
+        if not self._directory.alone:
+            self._load(alone=False)
 
-    def _load(self) -> None:
+    def close(self) -> None:
+        self._directory.close()
+
+    def _load(self, alone: bool) -> None:
+        """Read the tasks of earlier runs. Only a server alone on the directory fails the tasks left
+        working (their server is gone) and removes temporary files; another live server owns them."""
         now = time.time()
         for path in self.root.glob("*.json"):
             try:
@@ -117,14 +129,18 @@ class TaskStore:
             if record.expired(now):
                 path.unlink(missing_ok=True)
                 continue
-            if record.status not in TERMINAL:  # its work died with the previous server
-                record.status, record.lastUpdatedAt = "failed", _now()
+            if record.status not in TERMINAL:
+                if not alone:
+                    continue  # a live server's task
+                record.status, record.lastUpdatedAt = "failed", _now()  # its work died with its server
                 record.statusMessage = "the server stopped while this task was working; start it again"
                 record.error = {"code": types.INTERNAL_ERROR, "message": record.statusMessage}
                 self._write(record)
+            record.result = record.error = None  # read from the file when asked for
             self._tasks[record.taskId] = record
-        for path in self.root.glob(".*.tmp"):
-            path.unlink(missing_ok=True)
+        if alone:
+            for path in self.root.glob(".*.tmp"):
+                path.unlink(missing_ok=True)
 
     def create(self, tool: str, ttl_ms: int | None = DEFAULT_TTL_MS) -> TaskRecord:
         record = TaskRecord(taskId=secrets.token_urlsafe(18), tool=tool, ttlMs=ttl_ms,
@@ -143,6 +159,19 @@ class TaskStore:
                                                  f"past its ttlMs)")
         return record
 
+    def wire(self, task_id: str) -> dict[str, Any]:
+        """tasks/get's answer for ``task_id``, with an ended task's result or error read from its file."""
+        record = self.get(task_id)
+        if record.status in ("completed", "failed") and record.result is None and record.error is None:
+            try:
+                stored = json.loads((self.root / f"{record.taskId}.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                raise MCPError(types.INTERNAL_ERROR, f"task {task_id!r} ended but its stored result cannot be "
+                                                     f"read") from None
+            full = TaskRecord(**{**asdict(record), "result": stored.get("result"), "error": stored.get("error")})
+            return full.wire()
+        return record.wire()
+
     def update(self, record: TaskRecord, message: str | None) -> None:
         """A new status message for a working task (kept in memory; the file keeps the start and the end)."""
         if record.status == "working" and message and message != record.statusMessage:
@@ -157,7 +186,8 @@ class TaskStore:
             record.status, record.lastUpdatedAt = status, _now()
             record.statusMessage = message or record.statusMessage
             record.result, record.error = result, error
-        self._write(record)
+        self._write(record)  # if this fails the result stays in memory (and the caller logs it)
+        record.result = record.error = None  # the file keeps them; memory keeps the record
         return True
 
     def _write(self, record: TaskRecord) -> None:
@@ -172,7 +202,10 @@ class TaskStore:
 
     def _purge_locked(self) -> None:
         now = time.time()
-        for task_id in [t for t, r in self._tasks.items() if r.expired(now)]:
+        gone = [t for t, r in self._tasks.items() if r.expired(now)]
+        ended = [t for t, r in self._tasks.items() if r.status in TERMINAL and t not in gone]
+        gone += ended[: max(0, len(self._tasks) - len(gone) - MAX_TASKS + 1)]  # oldest ended first (dict order)
+        for task_id in gone:
             del self._tasks[task_id]
             (self.root / f"{task_id}.json").unlink(missing_ok=True)
 
@@ -230,7 +263,7 @@ class TasksExtension(Extension):
 
     async def get(self, ctx: Any, params: TaskIdParams) -> dict[str, Any]:
         _require_opt_in(ctx, "tasks/get")
-        return self.store.get(params.taskId).wire()
+        return self.store.wire(params.taskId)
 
     async def update(self, ctx: Any, params: "TaskUpdateParams") -> dict[str, Any]:
         _require_opt_in(ctx, "tasks/update")
@@ -244,16 +277,12 @@ class TasksExtension(Extension):
         record = self.store.get(params.taskId)
         if record.status in TERMINAL:
             return {}
-        if record.job_id is not None:
-            state = ctx.lifespan_context
-            try:
-                state.jobs.cancel(record.job_id)  # training stops after its mini-batch and saves what it has
-            except LookupError:
-                pass
+        if record.job_id is not None:  # else the task cancels its job once the job is queued
+            _cancel_job(ctx.lifespan_context, record.job_id)
         scope = self._scopes.get(record.taskId)
         if scope is not None:
             scope.cancel()
-        self.store.finish(record, "cancelled", "cancelled by the client")
+        self._end(record, "cancelled", "cancelled by the client")
         return {}
 
     async def intercept_tool_call(self, params: Any, ctx: Any, call_next: Any) -> Any:
@@ -263,30 +292,64 @@ class TasksExtension(Extension):
             return await call_next(ctx)
         state = ctx.lifespan_context
         record = self.store.create(params.name)
-        state.background.start_soon(self._run, record, ctx, call_next)
+        if params.name == "ff_train" and isinstance(params.arguments, dict):
+            # the task follows the job itself: the tool returns once the job is queued (the handler is
+            # invoked with this same params object)
+            params.arguments["wait_seconds"] = 0
+        state.background.start_soon(self._run_safely, record, ctx, call_next)
         return record.created_result()
 
+    async def _run_safely(self, record: TaskRecord, ctx: Any, call_next: Any) -> None:
+        """``_run``, and whatever happens the task ends and the background task group lives on."""
+        try:
+            if record.status in TERMINAL:  # cancelled before it started
+                return
+            if record.tool == "ff_train":
+                await self._run_training(record, ctx, call_next)
+            else:
+                await self._run(record, ctx, call_next)
+        except MCPError as exc:
+            self._end(record, "failed", exc.error.message, error=exc.error.model_dump(exclude_none=True))
+        except Exception as exc:  # noqa: BLE001 - a task must end, and say so, whatever happened
+            log.exception("task %s (%s) failed", record.taskId, record.tool)
+            self._end(record, "failed", "internal error; see the server log",
+                      error={"code": types.INTERNAL_ERROR, "message": f"internal error ({type(exc).__name__})"})
+
+    def _end(self, record: TaskRecord, status: str, message: str, **outcome: Any) -> None:
+        try:
+            self.store.finish(record, status, message, **outcome)
+        except OSError:
+            log.exception("task %s: its end could not be written (the in-memory state is kept)", record.taskId)
+
     async def _run(self, record: TaskRecord, ctx: Any, call_next: Any) -> None:
+        """A tool call run under the task; cancelling the task cancels the call (the executor's token)."""
         with anyio.CancelScope() as scope:
             self._scopes[record.taskId] = scope
             try:
                 result = _dump(await call_next(ctx))
-                job_id = (result.get("structuredContent") or {}).get("job_id")
-                if record.tool == "ff_train" and job_id and not result.get("isError"):
-                    record.job_id = job_id
-                    result = await self._follow_job(record, ctx.lifespan_context, job_id)
-                if result is not None:
-                    self.store.finish(record, "completed", _final_message(record.tool, result), result=result)
-            except MCPError as exc:
-                self.store.finish(record, "failed", exc.error.message, error=exc.error.model_dump(exclude_none=True))
-            except Exception as exc:  # noqa: BLE001 - a task must end, and say so, whatever happened
-                log.exception("task %s (%s) failed", record.taskId, record.tool)
-                self.store.finish(record, "failed", "internal error; see the server log",
-                                  error={"code": types.INTERNAL_ERROR, "message": f"internal error ({type(exc).__name__})"})
+                self._end(record, "completed", _final_message(record.tool, result), result=result)
             finally:
                 self._scopes.pop(record.taskId, None)
         if scope.cancelled_caught:
-            self.store.finish(record, "cancelled", "cancelled")
+            self._end(record, "cancelled", "cancelled")
+
+    async def _run_training(self, record: TaskRecord, ctx: Any, call_next: Any) -> None:
+        """ff_train under a task: the tool queues a job (shielded, so a cancel cannot lose the job's id),
+        then the task follows the job; a cancel, before or after the job is known, cancels the job."""
+        with anyio.CancelScope(shield=True):
+            result = _dump(await call_next(ctx))
+        job_id = (result.get("structuredContent") or {}).get("job_id")
+        if result.get("isError") or not job_id:
+            self._end(record, "completed", _final_message(record.tool, result), result=result)
+            return
+        record.job_id = job_id
+        state = ctx.lifespan_context
+        if record.status in TERMINAL:  # cancelled while the job was being queued
+            _cancel_job(state, job_id)
+            return
+        final = await self._follow_job(record, state, job_id)
+        if final is not None:
+            self._end(record, "completed", _final_message(record.tool, final), result=final)
 
     async def _follow_job(self, record: TaskRecord, state: Any, job_id: str) -> dict[str, Any] | None:
         from ff_mcp.server.tools import progress_message, train_job_result
@@ -303,6 +366,14 @@ class TasksExtension(Extension):
         body = out.model_dump(mode="json")
         return {"content": [{"type": "text", "text": json.dumps(body, indent=2)}], "structuredContent": body,
                 "isError": job.state == "failed"}
+
+
+def _cancel_job(state: Any, job_id: str) -> None:
+    """Training stops after its mini-batch and saves what it has."""
+    try:
+        state.jobs.cancel(job_id)
+    except LookupError:
+        pass
 
 
 def _final_message(tool: str, result: dict[str, Any]) -> str:

@@ -265,7 +265,8 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
             if active is not None:
                 raise ToolError(f"model {model!r} has job {active.job_id} ({active.state}); "
                                 f"cancel it with ff_job_cancel before deleting")
-            state.registry.delete(model)
+            with state.registry.writing(model, "an ff_model_delete call"):  # refused while another call writes it
+                state.registry.delete(model)
         return Deleted(model=model, deleted=True)
 
     @server.tool(title="List FF variants", annotations=READ_ONLY)

@@ -39,8 +39,20 @@ _ID = re.compile(rb'"id"\s*:\s*(-?\d{1,18}(?![\d.eE])|"(?:[^"\\]|\\.){0,256}")')
 
 
 def error_response(request_id: Any, code: int, message: str) -> SessionMessage:
-    return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=request_id,
+    return SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=_answerable_id(request_id),
                                              error=types.ErrorData(code=code, message=message)))
+
+
+def _answerable_id(request_id: Any) -> int | str | None:
+    """An id an answer can carry: an int, or a str that is valid Unicode (``"\ud800"`` is not: null)."""
+    if isinstance(request_id, bool) or not isinstance(request_id, (int, str)):
+        return None
+    if isinstance(request_id, str):
+        try:
+            request_id.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return request_id
 
 
 def sniff_id(prefix: bytes) -> int | str | None:
@@ -52,7 +64,7 @@ def sniff_id(prefix: bytes) -> int | str | None:
         value = json.loads(match.group(1))
     except ValueError:
         return None
-    return value if isinstance(value, (int, str)) else None
+    return _answerable_id(value)
 
 
 def screen_line(line: bytes) -> tuple[SessionMessage | None, SessionMessage | None]:
@@ -62,9 +74,23 @@ def screen_line(line: bytes) -> tuple[SessionMessage | None, SessionMessage | No
     if not text.strip():
         return None, None
     try:
-        return SessionMessage(types.jsonrpc_message_adapter.validate_json(text, by_name=False)), None
+        message = types.jsonrpc_message_adapter.validate_json(text, by_name=False)
     except ValidationError as exc:
         return None, _refusal(line, text, exc)
+    if isinstance(message, types.JSONRPCNotification) and b'"id"' in line:
+        parsed = _loads(text)  # a request whose id is not a valid id (true, 1.5, {}) decodes as a notification
+        if isinstance(parsed, dict) and "id" in parsed:
+            return None, error_response(None, types.INVALID_REQUEST,
+                                        f"Invalid request: id must be a string or an integer, got "
+                                        f"{json.dumps(parsed['id'])[:40]}")
+    return SessionMessage(message), None
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def too_large(size: int, max_bytes: int, head: bytes) -> SessionMessage:
@@ -77,10 +103,7 @@ def too_large(size: int, max_bytes: int, head: bytes) -> SessionMessage:
 def _refusal(line: bytes, text: str, exc: ValidationError) -> SessionMessage | None:
     errors = exc.errors(include_url=False)
     json_error = next((e for e in errors if e.get("type") == "json_invalid"), None)
-    try:
-        parsed = json.loads(text)
-    except (ValueError, RecursionError):
-        parsed = None
+    parsed = _loads(text)
     if isinstance(parsed, dict):
         if "method" in parsed and "id" not in parsed:
             log.warning("dropped a malformed notification: %s", _one_line(exc, json_error, "request"))
@@ -89,8 +112,6 @@ def _refusal(line: bytes, text: str, exc: ValidationError) -> SessionMessage | N
             log.warning("dropped a malformed response from the client")
             return None
         request_id = parsed.get("id")
-        if not isinstance(request_id, (int, str)) or isinstance(request_id, bool):
-            request_id = None
     elif parsed is not None:
         kind = "a batch (array)" if isinstance(parsed, list) else f"a JSON {type(parsed).__name__}"
         return error_response(None, types.INVALID_REQUEST,
@@ -185,7 +206,7 @@ async def stdio_transport(max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
     os.dup2(devnull, 0)
     os.close(devnull)
     os.dup2(2, 1)
-    out = os.fdopen(out_fd, "wb", buffering=0)
+    out = os.fdopen(out_fd, "wb")  # buffered: write() puts out every byte, flush() after each message
     read_writer, read_stream = create_context_streams[SessionMessage | Exception](0)
     write_stream, write_reader = create_context_streams[SessionMessage](0)
 
@@ -208,8 +229,14 @@ async def stdio_transport(max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
         try:
             async with write_reader:
                 async for session_message in write_reader:
-                    data = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
-                    await anyio.to_thread.run_sync(out.write, data.encode("utf-8") + b"\n")
+                    try:
+                        data = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
+                    except Exception:  # noqa: BLE001 - one unserialisable answer must not end the transport
+                        log.exception("an answer could not be serialised; sending an internal error instead")
+                        request_id = getattr(session_message.message, "id", None)
+                        data = error_response(request_id, types.INTERNAL_ERROR, "internal error: the answer "
+                                              "could not be serialised").message.model_dump_json(by_alias=True)
+                    await anyio.to_thread.run_sync(_write_line, out, data.encode("utf-8"))
         except anyio.ClosedResourceError:
             pass
 
@@ -229,6 +256,11 @@ async def stdio_transport(max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
                 os.close(fd)
         with suppress(OSError):
             out.close()
+
+
+def _write_line(out, data: bytes) -> None:
+    out.write(data + b"\n")
+    out.flush()
 
 
 async def run_stdio(server, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> None:
@@ -269,18 +301,19 @@ def screen_http(app, max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES):
             if not message.get("more_body", False):
                 break
         whole = bytes(body)
+        del body
         decoded, refusal = screen_line(whole)
         if refusal is None and decoded is not None:
             refusal = _name_header_mismatch(scope, decoded)
+        del decoded  # the SDK decodes the body again; this copy must not live through the call
         if refusal is not None:
             return await reply(send, 400, refusal)
-        replayed = False
+        pending: list[bytes] = [whole]
+        del whole
 
         async def replay():
-            nonlocal replayed
-            if not replayed:
-                replayed = True
-                return {"type": "http.request", "body": whole, "more_body": False}
+            if pending:  # handed over once, then no longer held here
+                return {"type": "http.request", "body": pending.pop(), "more_body": False}
             return await receive()
 
         return await app(scope, replay, send)

@@ -161,6 +161,46 @@ def test_the_store_forgets_tasks_past_their_ttl(tmp_path):
     assert TaskStore(tmp_path)._tasks == {}  # expired on load, and its file removed
     assert not list(tmp_path.glob("*.json"))
     kept = store.create("ff_predict")
+    store.finish(kept, "completed", result={"content": [{"type": "text", "text": "7"}], "isError": False})
+    assert store._tasks[kept.taskId].result is None  # ended results live in their file, not in memory
+    assert store.wire(kept.taskId)["result"]["content"][0]["text"] == "7"
     assert isinstance(TaskStore(tmp_path).get(kept.taskId), TaskRecord)
     with pytest.raises(Exception, match="not a task of this server"):
         store.get(old.taskId)
+
+
+def test_a_second_live_server_on_the_directory_leaves_the_first_ones_working_tasks_alone(tmp_path):
+    first = TaskStore(tmp_path)
+    working = first.create("ff_train")
+    TaskStore(tmp_path)  # another server starting while the first is alive
+    assert json.loads((tmp_path / f"{working.taskId}.json").read_text())["status"] == "working"
+    first.finish(working, "completed", result={"content": [], "isError": False})
+    assert first.wire(working.taskId)["status"] == "completed"
+
+
+def test_a_task_cancelled_at_once_does_not_write_and_a_waiting_training_task_cancels_its_job(home):
+    x, y = blobs(rows=200, features=8)
+    server = Modern(home)
+    try:
+        created = server.call_as_task("ff_color_learn", {"name": "colors", "positive": ["#FF0000", "#00FF00"] * 100,
+                                                         "epochs": 1000})
+        server.modern("tasks/cancel", {"taskId": created["taskId"]})
+        assert server.wait(created["taskId"])["status"] == "cancelled"
+        training = server.call_as_task("ff_train", {"name": "waiting", "x": x, "y": y, "hidden": [64, 64],
+                                                    "epochs": 1000, "batch_size": 1, "wait_seconds": 60})
+        server.modern("tasks/cancel", {"taskId": training["taskId"]})
+        deadline = time.monotonic() + 30
+        while True:  # the job stops after its mini-batch and frees the name
+            again = server.modern("tools/call", {"name": "ff_train", "arguments": {"name": "waiting", "x": x,
+                                                                                  "y": y, "hidden": [8],
+                                                                                  "epochs": 1}},
+                                  opt_in=False)["result"]
+            if not again["isError"]:
+                break
+            assert "already has job" in again["content"][0]["text"] and time.monotonic() < deadline
+            time.sleep(0.2)
+        time.sleep(1.0)
+        models = server.modern("tools/call", {"name": "ff_models", "arguments": {}})["result"]
+        assert "colors" not in {m["name"] for m in models["structuredContent"]["models"]}
+    finally:
+        server.close()

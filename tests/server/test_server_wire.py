@@ -49,6 +49,18 @@ def test_screen_passes_requests_and_drops_what_has_no_one_to_answer():
     assert batch.id is None and "one JSON-RPC object, got a batch" in batch.error.message
 
 
+@pytest.mark.parametrize("line", [
+    '{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}',  # an id no answer can carry
+    '{"jsonrpc":"2.0","id":"\\ud800","method":"ping","params":{"x":"\\ud800"}}',
+    '{"jsonrpc":"2.0","id":true,"method":"ping"}',  # decodes as a notification, but it has an id
+    '{"jsonrpc":"2.0","id":1.5,"method":"ping"}',
+])
+def test_requests_with_ids_no_answer_can_carry_are_answered_with_a_null_id(line):
+    message, refusal = screen_line(line.encode())
+    assert message is None and refusal.message.id is None
+    refusal.message.model_dump_json()  # serialisable
+
+
 def test_sniff_id_reads_the_id_of_a_truncated_request():
     assert sniff_id(b'{"jsonrpc":"2.0","id":42,"method":"tools/call","params":{"x":[[1,2') == 42
     assert sniff_id(b'{"id": "abc", "method"') == "abc"
@@ -66,6 +78,8 @@ def test_stdio_answers_hostile_and_oversized_requests_and_stays_up(home):
             answer = server.answer(request_id if request_id != 15 else "s-15", timeout=10)
             assert answer["error"]["code"] == code and words in answer["error"]["message"], answer
             assert time.monotonic() - started < 10
+        server.send_raw('{"jsonrpc":"2.0","id":"\\ud800","method":"ping"}')
+        assert server.answer(None, timeout=10)["error"]["code"] in (-32700, -32600)
         big = json.dumps({"jsonrpc": "2.0", "id": 21, "method": "tools/call",
                           "params": {"name": "ff_predict", "arguments": {"model": "m", "x": [[0.5] * 1000] * 100}}})
         assert len(big) > 200_000
