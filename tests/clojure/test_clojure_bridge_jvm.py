@@ -52,8 +52,14 @@ def _env(tmp: Path) -> dict[str, str]:
 
 
 def _popen(args, env, **kw) -> subprocess.Popen:
+    # SIGINT as a terminal user has it: a test run started as a background job (`make test &` in a
+    # script) ignores SIGINT, and its children would inherit that, so Ctrl-C could never stop the REPL
     return subprocess.Popen(args, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, **kw)
+                            text=True, preexec_fn=_default_sigint, **kw)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _read_port(proc: subprocess.Popen, deadline: float) -> tuple[int, list[str]]:
