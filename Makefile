@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 DEB_PACKAGES := default-jre-headless clojure libdata-json-clojure g++
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 
-.PHONY: demo test setup deb clean bench-throughput bench-accuracy conformance
+.PHONY: demo test setup install deb clean bench-throughput bench-accuracy conformance
 
 demo: $(VENV)/.deps
 	$(BIN)/ff-mcp demo
@@ -18,6 +18,12 @@ test: $(VENV)/.deps deb
 	$(BIN)/pytest -q
 
 setup: $(VENV)/.deps
+
+# the console script in the venv, and the MCP client configuration that starts it from any directory
+install: $(VENV)/.deps
+	@echo "ff-mcp is installed at $(abspath $(BIN))/ff-mcp (add $(abspath $(BIN)) to PATH, or use the full path)"
+	@echo "MCP client configuration (claude_desktop_config.json, VS Code mcp.json, ...):"
+	@$(BIN)/ff-mcp serve --print-config
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +46,10 @@ deb:
 	fi
 
 bench-throughput: $(VENV)/.deps
-	$(BIN)/ff-mcp bench throughput --dataset mnist --hidden 1000,1000,1000 --batch-size 100 --optimizer sgd
+	$(BIN)/ff-mcp bench throughput --record --dataset mnist --hidden 1000,1000,1000 --batch-size 100 --optimizer sgd
 
 bench-accuracy: $(VENV)/.deps
-	$(BIN)/ff-mcp bench accuracy --dataset digits --hidden 500,500 --epochs 60 --batch-size 50 --lr 1e-3
+	$(BIN)/ff-mcp bench accuracy --record --dataset digits --hidden 500,500 --epochs 60 --batch-size 50 --lr 1e-3
 
 # The official MCP conformance suite (HTTP) and the MCP Inspector CLI --strict (stdio); needs npm.
 conformance: $(VENV)/.deps

@@ -28,7 +28,7 @@ run() {  # run NAME SECONDS CMD...: log to $OUT/NAME.log, keep going on failure
 }
 throughput() {  # throughput TAG-SUFFIX ARGS...
   local name=$1; shift
-  run "throughput-$name" 90 python -m ff_mcp bench throughput --dataset mnist --data-dir "$DATA_DIR" \
+  run "throughput-$name" 90 python -m ff_mcp bench throughput --record --dataset mnist --data-dir "$DATA_DIR" \
     --hidden 1000,1000,1000 --batch-size 100 --optimizer sgd --lr 1e-3 --device cuda \
     --tag "gpu-mnist-3x1000-b100-sgd-$name" "$@"
 }

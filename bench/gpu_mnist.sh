@@ -7,6 +7,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'no CUDA device: this benchmark needs a GPU')"
-exec python -m ff_mcp bench accuracy --dataset mnist --hidden 2000,2000,2000,2000 --epochs 60 --batch-size 100 \
+exec python -m ff_mcp bench accuracy --record --dataset mnist --hidden 2000,2000,2000,2000 --epochs 60 --batch-size 100 \
   --optimizer adam --lr 1e-3 --predict-method readout --device cuda --amp bf16 --eval-every 10 --quiet \
   --tag gpu-mnist-4x2000-e60 "$@"

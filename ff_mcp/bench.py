@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-RESULTS_DIR = Path("bench/results")
+RESULTS_DIR = Path("bench/results")  # relative: the bench/ scripts run from the repository root
+REPO_RESULTS_DIR = Path(__file__).resolve().parents[1] / "bench" / "results"
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
@@ -391,7 +392,7 @@ def add_parser(sub) -> None:
     thr.add_argument("--device", default="auto")
     thr.add_argument("--limit-train", type=int, default=None)
     thr.add_argument("--tag", default=None)
-    thr.add_argument("--results-dir", default=str(RESULTS_DIR))
+    _add_record_arguments(thr)
 
     acc = kinds.add_parser("accuracy", help="train FF and the backprop baseline, record test error")
     add_train_arguments(acc)
@@ -399,18 +400,37 @@ def add_parser(sub) -> None:
     acc.add_argument("--no-baseline", action="store_true")
     acc.add_argument("--quiet", action="store_true")
     acc.add_argument("--tag", default=None)
-    acc.add_argument("--results-dir", default=str(RESULTS_DIR))
+    _add_record_arguments(acc)
 
     table = kinds.add_parser("table", help="rewrite bench/results/RESULTS.md from the JSON results")
-    table.add_argument("--results-dir", default=str(RESULTS_DIR))
+    table.add_argument("--results-dir", default=str(REPO_RESULTS_DIR))
     bench.set_defaults(func=run_from_args)
 
 
+def _add_record_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--record", action="store_true",
+                       help=f"write the result file into the repository's bench/results ({REPO_RESULTS_DIR})")
+    where.add_argument("--results-dir", default=None, help="write the result file into this directory")
+
+
+def results_dir_from_args(args: argparse.Namespace) -> Path | None:
+    """Where a bench run writes its result file: only where asked (--record or --results-dir)."""
+    if getattr(args, "results_dir", None):
+        return Path(args.results_dir)
+    if getattr(args, "record", False):
+        if not REPO_RESULTS_DIR.parent.is_dir():
+            raise ValueError(f"--record: {REPO_RESULTS_DIR.parent} is not here (an installed package has no "
+                             f"repository); give --results-dir DIR")
+        return REPO_RESULTS_DIR
+    return None
+
+
 def run_from_args(args: argparse.Namespace) -> int:
-    out_dir = Path(args.results_dir)
     if args.bench_kind == "table":
-        print(write_table(out_dir))
+        print(write_table(Path(args.results_dir)))
         return 0
+    out_dir = results_dir_from_args(args)
     if args.bench_kind == "throughput":
         payload = run_throughput(args)
         tag = args.tag or f"{payload['dataset']}-{'x'.join(map(str, args.hidden))}-b{args.batch_size}-{args.optimizer}"
@@ -419,11 +439,14 @@ def run_from_args(args: argparse.Namespace) -> int:
         tag = args.tag or f"{payload['dataset']}-{'x'.join(map(str, args.hidden))}-e{args.epochs}"
     from ff_mcp.engine import resolve_device
 
-    path = record(args.bench_kind, tag, payload, resolve_device(args.device), out_dir)
-    write_table(out_dir)
+    path = None
+    if out_dir is not None:
+        path = record(args.bench_kind, tag, payload, resolve_device(args.device), out_dir)
+        write_table(out_dir)
     brief = {k: ({kk: vv for kk, vv in v.items() if kk != "history"} if isinstance(v, dict) else v)
              for k, v in payload.items() if k != "options"}
-    print(json.dumps({"result": str(path), **brief}, default=str))
+    print(json.dumps({"result": str(path) if path else "not written (give --record or --results-dir)", **brief},
+                     default=str))
     return 0
 
 

@@ -1,6 +1,8 @@
 """The ``ff-mcp`` command: train, eval, bench, demo (and serve/repl, registered by their modules).
 
-Progress goes to stderr; with ``--json`` the last line on stdout is one JSON object.
+Progress goes to stderr (a bar on a terminal, a line per epoch otherwise). With ``--json``, ``train``
+prints one JSON line per epoch on stdout (``"event": "epoch"``, the record of ff_mcp/history.py) and
+the last stdout line is one JSON object: the result, with the whole ``history``.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     launch = launch_env() if options.pipeline else None
     reports = launch is None or launch.rank == 0  # under torchrun, rank 0 speaks for the pipeline
-    bar = ProgressBar(enabled=not args.quiet and reports)
+    bar = ProgressBar(enabled=not args.quiet and reports, json_lines=args.json and reports)
     try:
         trained = train_model(data, options, out=args.out, callbacks=[bar])
     finally:
@@ -41,6 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not reports:
         return 0
     summary = {"dataset": data.name, **trained.summary()}
+    if args.json:
+        summary["history"] = bar.history
     _emit(args, summary, _train_text(summary))
     return 0
 
@@ -133,8 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train an FF network on a data set")
     add_train_arguments(train)
     train.add_argument("--out", help="where to save the model (.safetensors)")
-    train.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--json", action="store_true",
+                       help="one JSON line per epoch on stdout, then the result with its history as the last line")
+    train.add_argument("--quiet", action="store_true", help="no progress on stderr (bar or per-epoch lines)")
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("eval", help="evaluate a saved model on a data set's test split")

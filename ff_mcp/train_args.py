@@ -7,6 +7,7 @@ CLI registers the bench command; the bench only needs these).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -127,32 +128,54 @@ def options_from_args(args: argparse.Namespace):
     )
 
 
-class ProgressBar:
-    """A tqdm bar on stderr: one tick per mini-batch, loss and accuracy after each epoch."""
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
-    def __init__(self, enabled: bool = True) -> None:
+
+class ProgressBar:
+    """Progress on stderr: a tqdm bar per epoch on a terminal; one line per epoch when stderr is a file
+    or a pipe (CI, an MCP client's log), where a bar's every refresh would be a new line; nothing when
+    disabled. ``json_lines``: also print each epoch's history record as one JSON line on stdout."""
+
+    def __init__(self, enabled: bool = True, json_lines: bool = False, stream=None) -> None:
         self.enabled = enabled
+        self.json_lines = json_lines
+        self.stream = stream or sys.stderr
+        self.terminal = enabled and _is_terminal(self.stream)
         self.bar = None
         self.epoch = 0
+        self.history: list[dict[str, Any]] = []
 
     def on_batch_end(self, epoch: int, step: int, steps: int) -> None:
-        if not self.enabled:
+        if not self.terminal:
             return
         if self.bar is None or epoch != self.epoch:
             from tqdm import tqdm
 
             if self.bar is not None:
                 self.bar.close()
-            self.bar = tqdm(total=steps, desc=f"epoch {epoch}", file=sys.stderr, leave=True, dynamic_ncols=True)
+            self.bar = tqdm(total=steps, desc=f"epoch {epoch}", file=self.stream, leave=True, dynamic_ncols=True)
             self.epoch = epoch
         self.bar.update(1)
 
     def on_epoch_end(self, metrics: dict[str, Any]) -> None:
-        if not self.enabled or self.bar is None:
+        from ff_mcp.history import epoch_line, epoch_record
+
+        record = epoch_record(metrics)
+        self.history.append(record)
+        if self.json_lines:
+            print(json.dumps({"event": "epoch", **record}), flush=True)
+        if not self.enabled:
+            return
+        if self.bar is None:  # not a terminal: one line an epoch
+            print(epoch_line(record), file=self.stream, flush=True)
             return
         post = {"loss": f"{metrics['loss']:.4f}"}
         for key in ("train_accuracy", "test_accuracy"):
-            if key in metrics:
+            if metrics.get(key) is not None:
                 post[key.replace("_accuracy", "_acc")] = f"{metrics[key]:.4f}"
         self.bar.set_postfix(post)
         self.bar.close()

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 
 from ff_mcp.data import Dataset
+from ff_mcp.history import epoch_record
 from ff_mcp.engine import (
     DataSpec,
     DenseOptions,
@@ -213,7 +214,8 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
         shutdown()
     path = None
     if saves:
-        meta = {"dataset": data.name, "source": data.source, "recipe": options.recipe, **(extra or {})}
+        meta = {"dataset": data.name, "source": data.source, "recipe": options.recipe,
+                **({"label_values": list(data.label_values)} if data.label_values else {}), **(extra or {})}
         path = save_checkpoint(out, network.cpu(), train_cfg.to_dict(), _checkpoint_metrics(result), meta)
         network.to(trainer.device)
     return TrainedModel(network, result, net_cfg, train_cfg, path, options)
@@ -224,7 +226,7 @@ def _checkpoint_metrics(result: TrainResult) -> dict[str, Any]:
     return {
         "state": result.state,
         "final": final,
-        "history": result.history,
+        "history": [epoch_record(h) for h in result.history],  # ff_mcp/history.py: one record an epoch
         "train_seconds": result.train_seconds,
         "samples_per_second": result.samples_per_second,
         "device": result.device,

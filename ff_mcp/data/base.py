@@ -34,6 +34,9 @@ class Dataset:
     num_classes: int
     image_shape: tuple[int, ...] | None  # (28, 28) MNIST/Fashion, (8, 8) digits, None for mnist1d/user arrays
     source: str  # where it was found / how it was generated
+    # the user's label of each class index when their labels were not 0..K-1 ({3, 7} -> (3, 7)); None: identity
+    label_values: tuple[int, ...] | None = None
+    warnings: tuple[str, ...] = ()  # what the data checks noticed but did not refuse (ff_mcp/data/checks.py)
 
     def __post_init__(self) -> None:
         for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
@@ -49,6 +52,8 @@ class Dataset:
             )
         if isinstance(self.num_classes, bool) or not isinstance(self.num_classes, int) or self.num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {self.num_classes!r}")
+        if self.label_values is not None and len(self.label_values) != self.num_classes:
+            raise ValueError(f"label_values must name all {self.num_classes} classes, got {self.label_values}")
         if self.image_shape is not None and math.prod(self.image_shape) != self.x_train.shape[1]:
             raise ValueError(f"image_shape {self.image_shape} does not hold {self.x_train.shape[1]} features")
 

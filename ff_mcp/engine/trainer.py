@@ -255,11 +255,14 @@ class Trainer:
                         session.end_epoch(stats)
                     if self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)
-                    train_seconds += time.perf_counter() - started
+                    epoch_seconds = time.perf_counter() - started
+                    train_seconds += epoch_seconds
                     samples += rows
                     metrics = self._epoch_metrics(global_epoch, total_epochs, units, stats, rows, steps,
                                                   x_train, y_train, x_test, y_test)
                     metrics["train_seconds"] = round(train_seconds, 4)
+                    metrics["epoch_seconds"] = round(epoch_seconds, 4)  # training only, not evaluation
+                    metrics["samples_per_second"] = round(rows / epoch_seconds, 1) if epoch_seconds > 0 else 0.0
                     history.append(metrics)
                     for cb in self.callbacks:
                         if hasattr(cb, "on_epoch_end"):

@@ -6,7 +6,9 @@ Nothing but the protocol is written to stdout; logs go to stderr.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import sys
 from dataclasses import fields
 from pathlib import Path
 
@@ -38,6 +40,9 @@ def add_parser(sub) -> None:
     p = sub.add_parser("serve", help="run the MCP tool server (stdio by default)",
                        description="Run the ff-mcp MCP server. stdio unless --http is given.")
     p.add_argument("--http", action="store_true", help="serve streamable HTTP at http://HOST:PORT/mcp")
+    p.add_argument("--print-config", action="store_true",
+                   help="print a ready MCP client configuration (Claude Desktop / VS Code style JSON) with this "
+                        "installation's absolute command path, and exit")
     p.add_argument("--host", default="127.0.0.1", help="HTTP bind address (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
     p.add_argument("--data-dir", default=None,
@@ -65,6 +70,25 @@ def config_from_args(args: argparse.Namespace):
                         conformance_fixtures=getattr(args, "conformance_fixtures", False))
 
 
+def command_path() -> list[str]:
+    """How to start this installation's server from any directory: the ff-mcp console script beside
+    this interpreter (absolute), else this interpreter with -m ff_mcp."""
+    script = Path(sys.executable).parent / ("ff-mcp.exe" if sys.platform == "win32" else "ff-mcp")
+    if script.is_file():
+        return [str(script.absolute())]
+    return [str(Path(sys.executable).absolute()), "-m", "ff_mcp"]
+
+
+def client_config(args: argparse.Namespace, config) -> dict:
+    """The mcpServers block a client needs: stdio with absolute paths, or the HTTP URL with --http."""
+    if args.http:
+        return {"mcpServers": {"ff-mcp": {"type": "http", "url": f"http://{args.host}:{args.port}/mcp"}}}
+    command, *head = command_path()
+    extra = ["--dataset-dir", str(Path(args.dataset_dir).expanduser().absolute())] if args.dataset_dir else []
+    return {"mcpServers": {"ff-mcp": {"command": command, "args": [*head, "serve", *extra],
+                                      "env": {"FF_MCP_HOME": str(Path(config.home).absolute())}}}}
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import anyio
 
@@ -72,6 +96,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ff_mcp.server.wire import run_http, run_stdio
 
     config = config_from_args(args)
+    if args.print_config:
+        print(json.dumps(client_config(args, config), indent=2))
+        return 0
     server = build_server(config)
     if args.http:
         if not 1 <= args.port <= 65535:

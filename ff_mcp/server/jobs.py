@@ -52,6 +52,8 @@ class Job:
     timed_out: bool = False
     on_finish: Callable[[], None] | None = None  # called once when the job ends, however it ends
     client: str | None = None  # who submitted it (HTTP), for the per-client quota
+    history: list[dict[str, Any]] = field(default_factory=list)  # one record an epoch (ff_mcp/history.py)
+    warnings: list[str] = field(default_factory=list)  # what the data checks noticed (data/checks.py)
 
     # ---- used by the trainer (job thread) ---------------------------------------------------
 
@@ -68,7 +70,10 @@ class Job:
         self.step, self.steps = step, steps
 
     def on_epoch_end(self, metrics: dict[str, Any]) -> None:
+        from ff_mcp.history import epoch_record
+
         self.metrics = {k: v for k, v in metrics.items() if k != "layers"}
+        self.history.append(epoch_record(metrics))
         self.epoch = int(metrics.get("epoch", self.epoch + 1))
 
     # ---- read by tools ----------------------------------------------------------------------

@@ -32,6 +32,8 @@ class TrainJob(BaseModel):
     epochs: int = Field(description="epochs planned")
     metrics: EpochMetrics | None = Field(None, description="last epoch's metrics; null before the first epoch ends")
     error: str | None = Field(None, description="why the job failed or stopped early")
+    warnings: list[str] = Field(default_factory=list,
+                                description="what the data checks noticed but did not refuse (constant features)")
 
 
 class JobStatus(TrainJob):
@@ -41,6 +43,10 @@ class JobStatus(TrainJob):
     steps: int = Field(0, description="mini-batches per epoch")
     created: str = Field(description="ISO 8601 UTC time the job was submitted")
     elapsed_seconds: float = Field(0.0, description="seconds since the job started running")
+    history: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="one record per finished epoch: epoch, loss, layer_loss, goodness_pos, goodness_neg, "
+                    "train_accuracy, test_accuracy, seconds, samples_per_second (as `ff-mcp train --json`)")
 
 
 class Prediction(BaseModel):
@@ -50,6 +56,8 @@ class Prediction(BaseModel):
     scores: list[list[float]] = Field(description="(rows, classes): one score per label, higher is more likely "
                                                   "(goodness, or readout probabilities)")
     method: str = Field(description="the prediction method that made the scores (see ff_model_info)")
+    label_values: list[int] | None = Field(None, description="the label of each score column when the model was "
+                                                             "trained on labels other than 0..K-1; null otherwise")
 
 
 class LayerGoodness(BaseModel):

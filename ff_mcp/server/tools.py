@@ -19,7 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
-from ff_mcp.data import DATASETS, Dataset, from_arrays, list_datasets, load_dataset, validate_features
+from ff_mcp.data import DATASETS, Dataset, list_datasets, load_dataset, validate_features
 from ff_mcp.data import canonical_name
 from ff_mcp.engine import (
     goodness_names,
@@ -29,6 +29,8 @@ from ff_mcp.engine import (
     resolve_device,
     variant_catalog,
 )
+from ff_mcp.data.checks import checked_arrays, to_class_indices, to_user_labels
+from ff_mcp.history import epoch_record
 from ff_mcp.recipes import recipe_names
 from ff_mcp.server.errors import client_errors
 from ff_mcp.server.executor import CallToken
@@ -99,7 +101,8 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
     Rows = Annotated[list[Row], Field(min_length=1, max_length=limits.max_rows,
                                       description=f"feature rows (at most {limits.max_rows} rows of "
                                                   f"at most {limits.max_features} finite numbers, all the same length)")]
-    Label = Annotated[int, Field(ge=0, le=limits.max_classes - 1)]
+    # any integers: labels that are not 0..K-1 ({3, 7}, {-1, 1}) are mapped to classes and back (data/checks.py)
+    Label = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
     @server.tool(
         title="Train a Forward-Forward model",
@@ -116,7 +119,8 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                                              description="training rows instead of a data set; a seeded 20% "
                                                          "is held out for test accuracy")] = None,
         y: Annotated[list[Label] | None, Field(min_length=2, max_length=limits.max_rows,
-                                               description="one integer class label per row of x")] = None,
+                                               description="one integer class label per row of x (any integers; "
+                                                           "predictions come back in the same labels)")] = None,
         hidden: Annotated[list[Annotated[int, Field(ge=1, le=limits.max_hidden)]] | None,
                           Field(min_length=1, max_length=limits.max_depth,
                                 description="hidden layer sizes, first layer first (default: the recipe's)")] = None,
@@ -204,7 +208,9 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
             chosen = _predict_method(checkpoint, method)
             scores = predict_in_chunks(network, rows, chosen, chunk=CHUNK_ROWS, check=token.check)
             scores = torch.nan_to_num(scores.float(), nan=0.0, posinf=3.4e38, neginf=-3.4e38)
-            return Prediction(labels=scores.argmax(dim=1).tolist(), scores=scores.tolist(), method=chosen)
+            values = checkpoint.extra.get("label_values")
+            return Prediction(labels=to_user_labels(scores.argmax(dim=1).tolist(), values), scores=scores.tolist(),
+                              method=chosen, label_values=values)
 
         with client_errors():
             return await state.executor.run(work)
@@ -222,9 +228,12 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         state = state_of(ctx)
 
         def work(token: CallToken) -> GoodnessResult:
-            network = state.registry.load(model).model
+            checkpoint = state.registry.load(model)
+            network = checkpoint.model
             rows = _features(x, network.in_features, state.limits)
-            label_tensor = _goodness_labels(labels, rows.shape[0], network)
+            classes = None if labels is None else to_class_indices(labels, checkpoint.extra.get("label_values"),
+                                                                   "labels")
+            label_tensor = _goodness_labels(classes, rows.shape[0], network)
             parts = []
             with torch.no_grad():
                 for i in range(0, rows.shape[0], CHUNK_ROWS):
@@ -301,7 +310,11 @@ def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: A
         _check_rows(x, state.limits, "x")
         if len(y) != len(x):
             raise ValueError(f"y has {len(y)} labels but x has {len(x)} rows; give one label per row")
-        return from_arrays(x, y, name=name)
+        classes = len(set(y))
+        if classes > state.limits.max_classes:
+            raise ValueError(f"y has {classes} distinct labels; at most {state.limits.max_classes} classes are "
+                             f"allowed (max_classes)")
+        return checked_arrays(x, y, name=name)
     key = canonical_name(dataset)
     return load_dataset(key, data_dir=state.config.dataset_dir)
 
@@ -356,19 +369,23 @@ def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None,
         metrics = {
             "state": result.state,
             "final": dict(result.final),
-            "history": [{k: v for k, v in h.items() if k != "layers"} for h in result.history],
+            "history": [epoch_record(h) for h in result.history],
             "train_seconds": round(result.train_seconds, 3),
             "samples_per_second": round(result.samples_per_second, 1),
             "device": result.device,
             "torch": torch.__version__,
         }
-        extra = {"dataset": data.name, "source": data.source, "job_id": job.job_id}
+        extra = {"dataset": data.name, "source": data.source, "job_id": job.job_id,
+                 **({"label_values": list(data.label_values)} if data.label_values else {}),
+                 **({"warnings": list(data.warnings)} if data.warnings else {})}
         registry.save(name, trained.network.cpu(), trained.train_config.to_dict(), _json_safe(metrics), extra)
         return result.state
 
     try:
-        return state.jobs.submit(name, planned, work, on_finish=lambda: registry.release(name, holder),
-                                 client=client, max_per_client=limits.max_jobs_per_client)
+        job = state.jobs.submit(name, planned, work, on_finish=lambda: registry.release(name, holder),
+                                client=client, max_per_client=limits.max_jobs_per_client)
+        job.warnings = list(data.warnings)
+        return job
     except BaseException:
         registry.release(name, holder)
         raise
@@ -395,7 +412,7 @@ async def _wait_with_progress(ctx: Context, state: AppState, job: Job, wait_seco
 def train_job_result(job: Job) -> TrainJob:
     """What ff_train answers (and a task of ff_train completes with) for ``job``."""
     return TrainJob(job_id=job.job_id, model=job.model, state=job.state, epoch=job.epoch, epochs=job.epochs,
-                    metrics=_metrics(job), error=job.error)
+                    metrics=_metrics(job), error=job.error, warnings=list(job.warnings))
 
 
 def progress_message(state: AppState, job: Job) -> str:
@@ -422,7 +439,7 @@ def _metrics(job: Job) -> EpochMetrics | None:
 def _status(job: Job) -> JobStatus:
     return JobStatus(job_id=job.job_id, model=job.model, state=job.state, epoch=job.epoch, epochs=job.epochs,
                      step=job.step, steps=job.steps, metrics=_metrics(job), error=job.error, created=job.created,
-                     elapsed_seconds=round(job.elapsed, 3))
+                     elapsed_seconds=round(job.elapsed, 3), history=list(job.history), warnings=list(job.warnings))
 
 
 def _check_rows(x: Any, limits: Limits, field: str) -> None:

@@ -35,3 +35,37 @@ def test_limit_flags_reach_the_server_config():
 def test_a_non_positive_limit_is_refused_with_its_name():
     with pytest.raises(ValueError, match="max_rows must be a number > 0, got 0"):
         parse("--max-rows", "0")
+
+
+def test_print_config_starts_the_server_from_any_directory(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    home, elsewhere = tmp_path / "home", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    printed = subprocess.run([sys.executable, "-m", "ff_mcp", "serve", "--print-config", "--data-dir", str(home)],
+                             capture_output=True, text=True, timeout=60, check=True)
+    entry = json.loads(printed.stdout)["mcpServers"]["ff-mcp"]
+    assert Path(entry["command"]).is_absolute() and Path(entry["command"]).is_file()
+    assert entry["env"] == {"FF_MCP_HOME": str(home)}
+    env = {k: v for k, v in os.environ.items() if k != "FF_MCP_HOME"}
+    env["PATH"] = "/usr/bin:/bin"  # a client's PATH need not hold the venv
+    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize",
+            "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "c", "version": "0"}}}
+    done = subprocess.run([entry["command"], *entry["args"]], input=json.dumps(init) + "\n", capture_output=True,
+                          text=True, timeout=60, cwd=elsewhere, env={**env, **entry["env"]})
+    answer = json.loads(done.stdout.splitlines()[0])
+    assert answer["result"]["serverInfo"]["name"] == "ff-mcp", done.stderr[-2000:]
+    assert (home / "models").is_dir()
+
+
+def test_print_config_for_http_names_the_url():
+    import json
+    import subprocess
+    import sys
+
+    printed = subprocess.run([sys.executable, "-m", "ff_mcp", "serve", "--print-config", "--http", "--port", "9123"],
+                             capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(printed.stdout) == {"mcpServers": {"ff-mcp": {"type": "http", "url": "http://127.0.0.1:9123/mcp"}}}

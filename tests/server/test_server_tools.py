@@ -253,23 +253,24 @@ X4 = [[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]]
         ("ff_train", {"name": "t", "x": X4, "y": [0, 1, 1]}, "y has 3 labels but x has 2 rows"),
         ("ff_train", {"name": "t", "x": X4}, "x and y must be given together"),
         ("ff_train", {"name": "t"}, "give dataset"),
-        ("ff_train", {"name": "t", "dataset": "digits", "x": X4, "y": [0, 1]}, "not both"),
+        ("ff_train", {"name": "t", "dataset": "digits", "x": X4 * 2, "y": [0, 1, 0, 1]}, "not both"),
         ("ff_train", {"name": "t", "dataset": "imagenet"}, "unknown data set 'imagenet'"),
         ("ff_train", {"name": "t", "x": [[-1e39] * 4] * 2, "y": [0, 1]}, "x contains NaN or inf"),
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 1], "epochs": 51}, "epochs"),
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 1], "epochs": 0}, "epochs"),
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 1], "hidden": [65]}, "hidden"),
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 1], "hidden": [4, 4, 4, 4]}, "hidden"),
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 1], "hidden": []}, "hidden"),
-        ("ff_train", {"name": "..", "x": X4, "y": [0, 1]}, "name must be 1-64 characters"),
-        ("ff_train", {"name": "../../etc/x", "x": X4, "y": [0, 1]}, "name"),
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 10]}, "y"),  # max_classes=10
+        ("ff_train", {"name": "t", "x": X4 * 2, "y": [0, 1, 0, 1], "epochs": 51}, "epochs"),
+        ("ff_train", {"name": "t", "x": X4 * 2, "y": [0, 1, 0, 1], "epochs": 0}, "epochs"),
+        ("ff_train", {"name": "t", "x": X4 * 2, "y": [0, 1, 0, 1], "hidden": [65]}, "hidden"),
+        ("ff_train", {"name": "t", "x": X4 * 2, "y": [0, 1, 0, 1], "hidden": [4, 4, 4, 4]}, "hidden"),
+        ("ff_train", {"name": "t", "x": X4 * 2, "y": [0, 1, 0, 1], "hidden": []}, "hidden"),
+        ("ff_train", {"name": "..", "x": X4 * 2, "y": [0, 1, 0, 1]}, "name must be 1-64 characters"),
+        ("ff_train", {"name": "../../etc/x", "x": X4 * 2, "y": [0, 1, 0, 1]}, "name"),
+        ("ff_train", {"name": "t", "x": X4 * 11, "y": list(range(11)) * 2},
+         "y has 11 distinct labels; at most 10 classes are allowed (max_classes)"),
         ("ff_train", {"name": "t", "x": [[0.0] * 17] * 2, "y": [0, 1]}, "x"),  # max_features=16
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 1], "device": "tpu"}, "device"),
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 1], "lr": -1}, "lr"),
+        ("ff_train", {"name": "t", "x": X4 * 2, "y": [0, 1, 0, 1], "device": "tpu"}, "device"),
+        ("ff_train", {"name": "t", "x": X4 * 2, "y": [0, 1, 0, 1], "lr": -1}, "lr"),
         ("ff_model_info", {"model": "ghost"}, "model 'ghost' does not exist"),
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 1], "negatives": "hybrid"}, "needs image data"),
-        ("ff_train", {"name": "t", "x": X4, "y": [0, 0]}, "need at least 2 classes"),
+        ("ff_train", {"name": "t", "x": X4 * 2, "y": [0, 1, 0, 1], "negatives": "hybrid"}, "needs image data"),
+        ("ff_train", {"name": "t", "x": X4, "y": [0, 0]}, "y holds one class only (0)"),
     ],
 )
 async def test_client_mistakes_are_tool_errors_naming_the_field(server, home, tool, args, expected):
@@ -311,3 +312,15 @@ async def test_wall_time_limit_stops_a_job_and_says_why(home):
                                                    "epochs": 1000, "batch_size": 10,
                                                    "wait_seconds": 30})).structured_content
     assert out["state"] == "cancelled" and "max_job_seconds" in out["error"]
+
+
+async def test_job_status_carries_one_history_record_per_epoch(server):
+    x, y = blobs(rows=40, features=4)
+    async with Client(server) as client:
+        job = (await client.call_tool("ff_train", {"name": "h", "x": x, "y": y, "hidden": [8], "epochs": 3,
+                                                   "wait_seconds": 60})).structured_content
+        status = (await client.call_tool("ff_job_status", {"job_id": job["job_id"]})).structured_content
+    history = status["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert {"loss", "layer_loss", "train_accuracy", "test_accuracy", "seconds", "samples_per_second"} <= set(history[0])
+    assert history[-1]["test_accuracy"] == pytest.approx(status["metrics"]["test_accuracy"], abs=1e-6)
