@@ -4,8 +4,10 @@ console scripts on PATH, and exit status 0."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ("README.md", "docs/MCP.md", "docs/CLOJURE.md")
 MARK = re.compile(r"^<!-- runnable: (\w+) -->\n```\w*\n(.*?)^```", re.M | re.S)
-RUNNERS = {"python": [sys.executable, "-"], "bash": ["bash", "-e", "-"]}
+DATA_JSON_JAR = "/usr/share/java/data.json.jar"
+RUNNERS = {"python": [sys.executable, "-"], "bash": ["bash", "-e", "-"],
+           # a standalone Clojure program, as docs/CLOJURE.md runs it: Debian's clojure, the repository's
+           # clj/src and data.json; it starts `ff-mcp serve` itself (FF_MCP_COMMAND)
+           "clojure": ["clojure", "-cp", f"{ROOT / 'clj' / 'src'}:{DATA_JSON_JAR}", "program.clj"]}
 
 
 def runnable_blocks() -> list[tuple[str, int, str, str]]:
@@ -43,7 +49,12 @@ def test_the_docs_mark_their_examples():
 @pytest.mark.parametrize(("doc", "line", "language", "code"), BLOCKS, ids=[f"{d}:{n}" for d, n, *_ in BLOCKS])
 def test_runnable_block(doc, line, language, code, tmp_path):
     env = {**os.environ, "FF_MCP_HOME": str(tmp_path / "home"),
-           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+           "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+           "FF_MCP_COMMAND": json.dumps([sys.executable, "-m", "ff_mcp", "serve"])}
+    if language == "clojure":
+        if shutil.which("clojure") is None or not Path(DATA_JSON_JAR).exists():
+            pytest.skip("needs: apt-get install clojure libdata-json-clojure")
+        (tmp_path / "program.clj").write_text(code)
     done = subprocess.run(RUNNERS[language], input=code, text=True, capture_output=True, cwd=tmp_path, env=env,
                           timeout=600)
     assert done.returncode == 0, f"{doc}:{line} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"

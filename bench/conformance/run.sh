@@ -132,7 +132,7 @@ verdict="$([ $status -eq 0 ] && echo PASS || echo FAIL)"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo "- command: bench/conformance/run.sh"
-  echo "- commit: $(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet HEAD -- ff_mcp bench || echo +dirty)"
+  echo "- commit: $(git -C "$ROOT" rev-parse HEAD)$(git -C "$ROOT" diff --quiet HEAD -- ff_mcp bench/conformance/run.sh || echo +dirty)"
   echo "- machine: $(uname -srm), $(nproc) CPUs; node $("$NODE" --version); $("$PYTHON" -c 'import mcp.server, importlib.metadata as m; print("mcp", m.version("mcp"))')"
   echo "- @modelcontextprotocol/conformance $CONFORMANCE_VERSION over streamable HTTP, with baseline.yml"
   echo "- @modelcontextprotocol/inspector $INSPECTOR_VERSION --cli over stdio"
