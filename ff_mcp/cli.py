@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from ff_mcp import __version__
@@ -43,9 +44,48 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not reports:
         return 0
     summary = {"dataset": data.name, **trained.summary()}
+    if args.plot:
+        summary["plot"] = write_plot(args.plot, bar.history, trained.network, data.x_test, data.y_test,
+                                     f"{data.name}: {trained.network.kind} {'x'.join(map(str, summary.get('hidden') or []))}")
     if args.json:
         summary["history"] = bar.history
     _emit(args, summary, _train_text(summary))
+    return 0
+
+
+def write_plot(path: str, history: list, model, x_test, y_test, title: str) -> str:
+    """Draw the run's figure (ff_mcp/plot.py) into ``path``; returns the absolute path."""
+    from ff_mcp.plot import goodness_of_pairs, training_figure
+
+    png = training_figure(history, goodness_of_pairs(model, x_test, y_test) if x_test.shape[0] else None, title)
+    out = Path(path).expanduser()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(png)
+    return str(out.absolute())
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ff_mcp.data import DATASETS, load_dataset
+    from ff_mcp.engine import load_checkpoint
+
+    ckpt = load_checkpoint(args.model)
+    history = (ckpt.metrics or {}).get("history") or []
+    if not history:
+        raise ValueError(f"model {args.model} keeps no training history to plot")
+    dataset = args.dataset or ckpt.extra.get("dataset")
+    x_test = y_test = None
+    if dataset in DATASETS:
+        data = load_dataset(dataset, data_dir=args.data_dir)
+        if data.in_features == ckpt.model.in_features:
+            x_test, y_test = data.x_test, data.y_test
+    elif args.dataset:
+        raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {args.dataset!r}")
+    import torch
+
+    empty = torch.zeros(0)
+    path = write_plot(args.out, history, ckpt.model, x_test if x_test is not None else empty,
+                      y_test if y_test is not None else empty, f"{Path(args.model).name}: {ckpt.kind}")
+    _emit(args, {"plot": path, "epochs": len(history), "goodness": x_test is not None}, path)
     return 0
 
 
@@ -69,6 +109,8 @@ def _train_text(s: dict[str, Any]) -> str:
                      + (f", eager after: {graph['error']}" if graph.get("error") else ""))
     if s.get("model_path"):
         lines.append(f"model             {s['model_path']}")
+    if s.get("plot"):
+        lines.append(f"plot              {s['plot']}")
     return "\n".join(lines)
 
 
@@ -140,7 +182,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true",
                        help="one JSON line per epoch on stdout, then the result with its history as the last line")
     train.add_argument("--quiet", action="store_true", help="no progress on stderr (bar or per-epoch lines)")
+    train.add_argument("--plot", metavar="FILE.png", help="draw loss, accuracy and goodness per layer into a PNG")
     train.set_defaults(func=cmd_train)
+
+    pl = sub.add_parser("plot", help="draw a saved model's training history (and its goodness on test data)")
+    pl.add_argument("model", help="a .safetensors checkpoint written by ff-mcp")
+    pl.add_argument("--out", required=True, metavar="FILE.png")
+    pl.add_argument("--dataset", default=None, help="test data for the goodness panel (default: the model's own)")
+    pl.add_argument("--data-dir")
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plot)
 
     ev = sub.add_parser("eval", help="evaluate a saved model on a data set's test split")
     ev.add_argument("--model", required=True, help="a .safetensors checkpoint written by ff-mcp")

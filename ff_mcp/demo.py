@@ -9,9 +9,9 @@ The transcript goes to stdout; the server's own log goes to stderr.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -19,10 +19,14 @@ from typing import Any
 MODEL = "digits-demo"
 
 
+DEFAULT_HOME = "ff-mcp-demo"  # in the current directory: the demo's models and plot stay where you can see them
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="an MCP session end to end: train on digits, predict, goodness",
                        description="Launch `ff-mcp serve` over stdio and drive it with the MCP SDK's client.")
-    p.add_argument("--home", default=None, help="model registry for the session (default: a temporary directory)")
+    p.add_argument("--home", default=DEFAULT_HOME,
+                   help=f"model registry for the session; the models and the plot stay there (default ./{DEFAULT_HOME})")
     p.add_argument("--epochs", type=int, default=60, help="training epochs (default 60, about 15 s on a laptop CPU)")
     p.add_argument("--hidden", default="500,500", help="hidden layer sizes (default 500,500)")
     p.add_argument("--batch-size", type=int, default=50)
@@ -35,10 +39,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not 1 <= args.epochs <= 1000:
         raise ValueError(f"--epochs must be in [1, 1000], got {args.epochs}")
     hidden = [int(h) for h in str(args.hidden).split(",") if h.strip()]
-    if args.home:
-        return anyio.run(run_demo, Path(args.home), args.epochs, hidden, args.batch_size)
-    with tempfile.TemporaryDirectory(prefix="ff-mcp-demo-") as home:
-        return anyio.run(run_demo, Path(home), args.epochs, hidden, args.batch_size)
+    return anyio.run(run_demo, Path(args.home).expanduser().absolute(), args.epochs, hidden, args.batch_size)
 
 
 def say(text: str = "") -> None:
@@ -114,6 +115,8 @@ async def run_demo(home: Path, epochs: int, hidden: list[int], batch_size: int) 
         show_call("ff_predict", {"model": MODEL, "x": x_test})
         pred = (await client.call_tool("ff_predict", {"model": MODEL, "x": x_test})).structured_content
         correct = sum(int(p == t) for p, t in zip(pred["labels"], y_test))
+        say("    (FF predicts by trying every label: each row's label is the one whose embedding makes its layers'"
+            " goodness highest)")
         say(f"<<< {len(pred['labels'])} labels ({pred['method']} scores); first 12: {pred['labels'][:12]}")
         say(f"    true labels:              {y_test[:12]}")
         say(f"    accuracy on the {len(y_test)} held-out digits: {correct}/{len(y_test)} = "
@@ -121,6 +124,9 @@ async def run_demo(home: Path, epochs: int, hidden: list[int], batch_size: int) 
 
         rows, right = x_test[:3], y_test[:3]
         wrong = [(t + 1) % 10 for t in right]
+        say("\n    (goodness: a layer's sum of squared activities. FF trains it high for real data with its true"
+            " label, low for data with a wrong one; p = sigmoid(goodness - threshold) is the layer's belief that"
+            " the input is real. Expect the true labels' values above the wrong ones'.)")
         for labels, what in ((right, "the true labels"), (wrong, "wrong labels")):
             show_call("ff_goodness", {"model": MODEL, "x": rows, "labels": labels})
             good = (await client.call_tool("ff_goodness", {"model": MODEL, "x": rows, "labels": labels}))
@@ -134,7 +140,22 @@ async def run_demo(home: Path, epochs: int, hidden: list[int], batch_size: int) 
         for card in (await client.call_tool("ff_models", {})).structured_content["models"]:
             say(f"<<< {card['name']}: hidden {card['config'].get('hidden')}, {card['bytes'] / 1e6:.2f} MB, "
                 f"test accuracy {_pct(card['metrics'].get('test_accuracy'))}, saved {card['created']}")
-    say(f"\ndone in {time.perf_counter() - started:.1f} s; models are in {home / 'models'}")
+
+        show_call("ff_plot", {"model": MODEL})
+        plot = await client.call_tool("ff_plot", {"model": MODEL})
+        plot_path = None
+        if plot.is_error:
+            say(f"<<< no plot: {plot.content[0].text}")
+        else:
+            image = next(c for c in plot.content if c.type == "image")
+            plot_path = home / f"{MODEL}.png"
+            plot_path.write_bytes(base64.b64decode(image.data))
+            say(f"<<< a {plot.structured_content['width']} x {plot.structured_content['height']} PNG: loss per layer, "
+                f"accuracy per epoch, goodness of true vs wrong labels per layer")
+    say(f"\ndone in {time.perf_counter() - started:.1f} s. The model stays in {home / 'models'} "
+        f"(ff-mcp serve --data-dir {home} serves it again)")
+    if plot_path is not None:
+        say(f"plot: {plot_path}")
     return 0
 
 

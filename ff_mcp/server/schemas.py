@@ -135,3 +135,14 @@ class DatasetEntry(BaseModel):
 
 class DatasetList(BaseModel):
     datasets: list[DatasetEntry]
+
+
+class PlotResult(BaseModel):
+    """ff_plot's summary; the figure itself comes as PNG image content."""
+
+    model: str
+    epochs: int = Field(description="epochs in the model's history")
+    goodness: bool = Field(description="whether the figure has the goodness panel (test data of the model's "
+                                       "data set found on this machine)")
+    width: int
+    height: int

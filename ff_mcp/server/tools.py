@@ -6,6 +6,7 @@ shapes a pydantic result; client mistakes become ToolError with the engine's own
 (No ``from __future__ import annotations`` here: the signatures must evaluate with the limits.)
 """
 
+import base64
 import dataclasses
 import logging
 import math
@@ -16,7 +17,7 @@ import anyio
 import torch
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
 from ff_mcp.data import DATASETS, Dataset, list_datasets, load_dataset, validate_features
@@ -47,6 +48,7 @@ from ff_mcp.server.schemas import (
     LayerGoodness,
     ModelCard,
     ModelList,
+    PlotResult,
     Prediction,
     TrainJob,
     VariantEntry,
@@ -248,6 +250,42 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
 
         with client_errors():
             return await state.executor.run(work)
+
+    @server.tool(title="Plot a model's training", annotations=READ_ONLY)
+    async def ff_plot(ctx: Context, model: ModelName) -> Annotated[CallToolResult, PlotResult]:
+        """A PNG of a saved model's training: loss per layer and accuracy per epoch, and each layer's goodness
+        with the true label vs a wrong label on its data set's test rows (when this machine has them)."""
+        state = state_of(ctx)
+
+        def work(token: CallToken) -> tuple[PlotResult, bytes]:
+            from ff_mcp.plot import goodness_of_pairs, png_size, training_figure
+
+            checkpoint = state.registry.load(model)
+            history = (checkpoint.metrics or {}).get("history") or []
+            if not history:
+                raise ValueError(f"model {model!r} keeps no training history to plot")
+            goodness = None
+            dataset = checkpoint.extra.get("dataset")
+            if dataset in DATASETS:
+                try:
+                    data = load_dataset(dataset, data_dir=state.config.dataset_dir)
+                except FileNotFoundError:
+                    data = None
+                token.check()
+                if data is not None and data.in_features == checkpoint.model.in_features:
+                    goodness = goodness_of_pairs(checkpoint.model, data.x_test, data.y_test) or None
+            token.check()
+            png = training_figure(history, goodness, f"{model}: {checkpoint.kind}")
+            width, height = png_size(png)
+            return PlotResult(model=model, epochs=len(history), goodness=goodness is not None, width=width,
+                              height=height), png
+
+        with client_errors():
+            result, png = await state.executor.run(work)
+        return CallToolResult(content=[TextContent(type="text", text=result.model_dump_json()),
+                                       ImageContent(type="image", data=base64.b64encode(png).decode("ascii"),
+                                                    mime_type="image/png")],
+                              structured_content=result.model_dump(mode="json"))
 
     @server.tool(title="List models", annotations=READ_ONLY)
     def ff_models(ctx: Context) -> ModelList:
