@@ -33,12 +33,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ff_mcp.training import train_model
 
     data = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test)
+    if args.resume:
+        return _resume(args, data)
     options = options_from_args(args)
     launch = launch_env() if options.pipeline else None
     reports = launch is None or launch.rank == 0  # under torchrun, rank 0 speaks for the pipeline
     bar = ProgressBar(enabled=not args.quiet and reports, json_lines=args.json and reports)
     try:
-        trained = train_model(data, options, out=args.out, callbacks=[bar])
+        trained = train_model(data, options, out=args.out, callbacks=[bar], stop_after=args.stop_after)
     finally:
         bar.close()
     if not reports:
@@ -49,6 +51,42 @@ def cmd_train(args: argparse.Namespace) -> int:
                                      f"{data.name}: {trained.network.kind} {'x'.join(map(str, summary.get('hidden') or []))}")
     if args.json:
         summary["history"] = bar.history
+    _emit(args, summary, _train_text(summary))
+    return 0
+
+
+# what --resume takes from the command line; everything else comes from the saved run
+RESUME_FLAGS = {"dataset", "data_dir", "epochs", "out", "device", "quiet", "json", "plot", "resume", "stop_after",
+                "limit_train", "limit_test", "verbose", "command", "func"}
+
+
+def _resume(args: argparse.Namespace, data) -> int:
+    from ff_mcp.training import resume_model
+
+    parser = build_parser().parse_args(["train", "--dataset", args.dataset])
+    changed = sorted(k for k, v in vars(args).items() if k not in RESUME_FLAGS and getattr(parser, k, v) != v)
+    if changed:
+        raise ValueError(f"--resume goes on with the saved run's own settings; drop {', '.join('--' + c.replace('_', '-') for c in changed)} "
+                         f"(only --epochs, --out, --device, --stop-after, --plot, --json, --quiet apply)")
+    if args.epochs is None:
+        raise ValueError("--resume needs --epochs N: the number of epochs the run should reach in all")
+    bar = ProgressBar(enabled=not args.quiet, json_lines=args.json)
+    try:
+        trained = resume_model(args.resume, data, args.epochs, out=args.out, callbacks=[bar],
+                               device=None if args.device == "auto" else args.device, stop_after=args.stop_after)
+    finally:
+        bar.close()
+    summary = {"dataset": data.name, **trained.summary(), "resumed": str(args.resume)}
+    history = [dict(h) for h in (trained.result.history or [])]
+    if args.plot:
+        from ff_mcp.history import history_records
+
+        summary["plot"] = write_plot(args.plot, history_records(history), trained.network, data.x_test, data.y_test,
+                                     f"{data.name}: {trained.network.kind} (resumed)")
+    if args.json:
+        from ff_mcp.history import history_records
+
+        summary["history"] = history_records(history)
     _emit(args, summary, _train_text(summary))
     return 0
 
@@ -95,8 +133,8 @@ def _train_text(s: dict[str, Any]) -> str:
         f"dataset           {s['dataset']}",
         f"test accuracy     {acc}",
         f"epochs            {s['epochs']}",
-        f"network           {s.get('variant')} {'x'.join(map(str, s.get('hidden') or []))}, batch {s.get('batch_size')}, "
-        f"recipe {s.get('recipe')}",
+        f"network           {s.get('variant')} {'x'.join(map(str, s.get('hidden') or []))}, batch {s.get('batch_size')}"
+        + (f", recipe {s['recipe']}" if s.get("recipe") else "") + (f", resumed from {s['resumed']}" if s.get("resumed") else ""),
         f"train seconds     {s['train_seconds']:.1f}",
         f"samples/second    {s['samples_per_second']:.0f}",
         f"device            {s['device']}",
@@ -183,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="one JSON line per epoch on stdout, then the result with its history as the last line")
     train.add_argument("--quiet", action="store_true", help="no progress on stderr (bar or per-epoch lines)")
     train.add_argument("--plot", metavar="FILE.png", help="draw loss, accuracy and goodness per layer into a PNG")
+    train.add_argument("--resume", metavar="FILE", help="go on with the run saved in FILE (by --out) until --epochs "
+                                                         "epochs in all; saves back to FILE unless --out is given")
+    train.add_argument("--stop-after", type=int, default=None, metavar="K",
+                       help="stop after K of the planned epochs (the schedule stays planned for --epochs); "
+                            "--resume goes on from there")
     train.set_defaults(func=cmd_train)
 
     pl = sub.add_parser("plot", help="draw a saved model's training history (and its goodness on test data)")

@@ -172,7 +172,7 @@ class TrainedModel:
             "device": self.result.device,
             "variant": self.network.kind,
             "recipe": self.options.recipe if self.options else None,
-            "hidden": list(self.options.hidden) if self.options else None,
+            "hidden": list(self.options.hidden) if self.options else list(getattr(self.network_config, "hidden", []) or []),
             "batch_size": self.train_config.batch_size,
             "step": self.result.step,
             "predict_method": final.get("predict_method"),
@@ -184,8 +184,9 @@ class TrainedModel:
 
 def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = None,
                 callbacks: list | tuple = (), should_stop: Callable[[], bool] | None = None,
-                extra: dict[str, Any] | None = None) -> TrainedModel:
-    """Build, train on ``data`` (evaluating on its test split), and save to ``out`` if given."""
+                extra: dict[str, Any] | None = None, stop_after: int | None = None) -> TrainedModel:
+    """Build, train on ``data`` (evaluating on its test split), and save to ``out`` if given (with the
+    state a later ``resume_model`` needs). ``stop_after``: end after that many of the planned epochs."""
     options = options.resolved(data)
     kind = get_model_kind(options.variant)
     if "rows" not in kind.data_kinds:
@@ -207,7 +208,7 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
         trainer = Trainer(network, train_cfg, callbacks=callbacks, should_stop=should_stop)
     x_test = data.x_test if data.x_test.shape[0] else None
     y_test = data.y_test if data.y_test.shape[0] else None
-    result = trainer.fit(data.x_train, data.y_train, x_test, y_test)
+    result = trainer.fit(data.x_train, data.y_train, x_test, y_test, stop_after=stop_after)
     saves = out is not None
     if options.pipeline:
         saves = saves and is_main_process()  # every rank holds the whole network; rank 0 writes it
@@ -216,9 +217,43 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
     if saves:
         meta = {"dataset": data.name, "source": data.source, "recipe": options.recipe,
                 **({"label_values": list(data.label_values)} if data.label_values else {}), **(extra or {})}
-        path = save_checkpoint(out, network.cpu(), train_cfg.to_dict(), _checkpoint_metrics(result), meta)
+        resume = None if options.pipeline else trainer.resume_state
+        path = save_checkpoint(out, network.cpu(), train_cfg.to_dict(), _checkpoint_metrics(result), meta, resume)
         network.to(trainer.device)
     return TrainedModel(network, result, net_cfg, train_cfg, path, options)
+
+
+def resume_model(checkpoint_path: str | Path, data: Dataset, epochs: int, out: str | Path | None = None,
+                 callbacks: list | tuple = (), should_stop: Callable[[], bool] | None = None,
+                 device: str | None = None, stop_after: int | None = None) -> TrainedModel:
+    """Go on with the run saved at ``checkpoint_path`` until ``epochs`` epochs in all: its weights,
+    optimizer, learning-rate schedule and random streams. With the epochs it was planned for, on CPU
+    the weights end bit-identical to the run that never stopped. Saves to ``out`` (default: the same file)."""
+    from ff_mcp.engine import load_checkpoint
+
+    checkpoint = load_checkpoint(checkpoint_path)
+    if checkpoint.resume is None:
+        raise ValueError(f"--resume: {checkpoint_path} keeps no resume state (written by a server, an older "
+                         f"version, or a pipelined run); train it again with --out to get one")
+    if checkpoint.resume.partial:
+        log.warning("the saved run stopped inside epoch %d: going on from its start, not bit-identical",
+                    checkpoint.resume.epoch + 1)
+    saved_dataset = checkpoint.extra.get("dataset")
+    if saved_dataset and saved_dataset != data.name:
+        raise ValueError(f"--resume: the run trained on {saved_dataset!r}, not {data.name!r}")
+    train_cfg = TrainConfig.from_dict({**checkpoint.train_config, "epochs": epochs,
+                                       **({"device": device} if device else {})})
+    network = checkpoint.model.train()
+    trainer = Trainer(network, train_cfg, callbacks=callbacks, should_stop=should_stop)
+    x_test = data.x_test if data.x_test.shape[0] else None
+    y_test = data.y_test if data.y_test.shape[0] else None
+    result = trainer.fit(data.x_train, data.y_train, x_test, y_test, resume=checkpoint.resume, stop_after=stop_after)
+    target = Path(out) if out is not None else Path(checkpoint_path)
+    meta = {**checkpoint.extra, "resumed_from_epoch": checkpoint.resume.epoch}
+    path = save_checkpoint(target, network.cpu(), train_cfg.to_dict(), _checkpoint_metrics(result), meta,
+                           trainer.resume_state)
+    network.to(trainer.device)
+    return TrainedModel(network, result, network.config, train_cfg, path, None)
 
 
 def _checkpoint_metrics(result: TrainResult) -> dict[str, Any]:

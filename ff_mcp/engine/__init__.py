@@ -32,6 +32,7 @@ from .protocol import (
 )
 from .trainer import (
     CallbackBase,
+    ResumeState,
     Trainer,
     TrainConfig,
     TrainResult,
@@ -45,7 +46,7 @@ __all__ = [
     "STEPS", "Batch", "DataSpec", "DenseOptions", "FFModel", "Graph", "Session", "check_images", "build_model", "get_model_kind",
     "model_kind_names", "parse_options", "register_model_kind", "variant_catalog",
     "BackpropNet", "BatchContext", "CallbackBase", "CheckpointError", "Contrast", "FFLinear", "FFNetwork",
-    "Goodness", "LabelEmbedding", "NetworkConfig", "OptimizerConfig", "PipelineTrainer", "TrainConfig", "TrainResult", "Trainer",
+    "Goodness", "LabelEmbedding", "NetworkConfig", "OptimizerConfig", "PipelineTrainer", "ResumeState", "TrainConfig", "TrainResult", "Trainer",
     "accuracy", "backprop_accuracy", "build_network", "get_goodness", "get_loss", "goodness_names",
     "load_checkpoint", "loss_names", "make_contrast", "negative_names", "predict_in_chunks", "register_contrast",
     "register_goodness", "register_loss", "resolve_device", "save_checkpoint", "train_backprop", "wrong_labels",

@@ -161,6 +161,12 @@ class BackpropSession(Session):
         self.optimizer.zero_grad(set_to_none=True)
         stats[0, 0] += loss.detach().float()
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
 
 def train_backprop(config: NetworkConfig | BackpropConfig, train: TrainConfig, x_train: torch.Tensor,
                    y_train: torch.Tensor, x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,

@@ -49,6 +49,7 @@ class Checkpoint:
     extra: dict[str, Any]
     kind: str = "ff"
     format: str = FORMAT
+    resume: Any = None  # a trainer.ResumeState when the run can go on from here (ff-mcp train --resume)
 
     @property
     def network(self) -> FFModel:
@@ -61,7 +62,7 @@ def tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
     for name in sorted(tensors):
         t = tensors[name].detach().cpu().contiguous()
         digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")  # 0-dim too
     return digest.hexdigest()
 
 
@@ -80,13 +81,26 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+RESUME_PREFIX = "resume/"  # tensors of the resume state, beside the model's own
+
+
 def save_checkpoint(path: str | Path, network: FFModel, train_config: dict[str, Any] | None = None,
-                    metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Path:
-    """Write the model (any registered kind) and its metadata atomically; returns the path written."""
+                    metrics: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                    resume: Any = None) -> Path:
+    """Write the model (any registered kind) and its metadata atomically; returns the path written.
+    ``resume`` (a trainer.ResumeState): also keep the optimizer, schedule and RNG state, so the run
+    can go on from here."""
     path = Path(path)
     if not network.kind:
         raise ValueError(f"{type(network).__name__} has no registered model kind; register_model_kind it first")
     tensors = {name: t.detach().cpu().contiguous() for name, t in network.state_dict().items()}
+    resume_meta = None
+    if resume is not None:
+        skeleton = {"epoch": resume.epoch, "partial": resume.partial, "history": resume.history,
+                    "session": resume.session, "rng": resume.rng}
+        resume_tensors: dict[str, torch.Tensor] = {}
+        resume_meta = json.dumps(_flatten(skeleton, RESUME_PREFIX, resume_tensors))
+        tensors.update(resume_tensors)
     metadata = {
         "format": FORMAT,
         "model_kind": network.kind,
@@ -96,9 +110,36 @@ def save_checkpoint(path: str | Path, network: FFModel, train_config: dict[str, 
         "metrics": json.dumps(metrics or {}),
         "extra": json.dumps(extra or {}),
         "sha256": tensor_digest(tensors),
+        **({"resume": resume_meta} if resume_meta is not None else {}),
     }
     atomic_write_bytes(path, st_save(tensors, metadata=metadata))
     return path
+
+
+def _flatten(value: Any, name: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """JSON for ``value`` with each tensor moved into ``tensors`` (a {"tensor": name} in its place);
+    dicts keep their keys' types ({"dict": [[key, value], ...]}), tuples become lists."""
+    if isinstance(value, torch.Tensor):
+        key = f"{name}{len(tensors)}"
+        tensors[key] = value.detach().cpu().contiguous()
+        return {"tensor": key}
+    if isinstance(value, dict):
+        return {"dict": [[k, _flatten(v, name, tensors)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [_flatten(v, name, tensors) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"resume state holds a {type(value).__name__}, which a checkpoint cannot keep")
+
+
+def _unflatten(value: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(value, dict) and set(value) == {"tensor"}:
+        return tensors[value["tensor"]]
+    if isinstance(value, dict) and set(value) == {"dict"}:
+        return {k: _unflatten(v, tensors) for k, v in value["dict"]}
+    if isinstance(value, list):
+        return [_unflatten(v, tensors) for v in value]
+    return value
 
 
 def _read_header_metadata(raw: bytes, path: Path) -> dict[str, str]:
@@ -136,12 +177,23 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {exc}") from None
     if tensor_digest(tensors) != metadata.get("sha256"):
         raise CheckpointError(f"checkpoint {path} was altered: its tensors do not match the stored sha256")
+    resume_tensors = {k: tensors.pop(k) for k in [k for k in tensors if k.startswith(RESUME_PREFIX)]}
     try:
         config = cls.config_class.from_dict(json.loads(config_json))
         model = cls(config)
         model.load_state_dict(tensors, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"checkpoint {path} does not describe a valid {kind!r} model: {exc}") from None
+    resume = None
+    if "resume" in metadata:
+        from .trainer import ResumeState
+
+        try:
+            saved = _unflatten(json.loads(metadata["resume"]), resume_tensors)
+            resume = ResumeState(int(saved["epoch"]), saved["session"], saved["rng"], saved["history"],
+                                 bool(saved["partial"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CheckpointError(f"checkpoint {path} has a corrupt resume state: {exc}") from None
     return Checkpoint(
         model=model.to(device).eval(),
         train_config=json.loads(metadata.get("train_config", "{}")),
@@ -149,6 +201,7 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> Che
         extra=json.loads(metadata.get("extra", "{}")),
         kind=kind,
         format=metadata["format"],
+        resume=resume,
     )
 
 

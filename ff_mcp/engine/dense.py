@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import logging
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -131,6 +133,19 @@ class DenseSession(Session):
 
     def end_fit(self) -> None:
         self._graphed = None  # the graph's memory pool and its hold on the training set go back
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers],
+                "readout": self.readout_optimizer.state_dict() if self.readout_optimizer is not None else None}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        optimizers = state.get("optimizers") or []
+        if len(optimizers) != len(self.optimizers) or (state.get("readout") is None) != (self.readout_optimizer is None):
+            raise ValueError("resume: the saved optimizer states do not fit this network's layers and readout")
+        for opt, saved in zip(self.optimizers, optimizers):
+            opt.load_state_dict(saved)
+        if self.readout_optimizer is not None:
+            self.readout_optimizer.load_state_dict(state["readout"])
 
     def extra_loss_name(self, units: range) -> str | None:
         return "readout_loss" if self.readout_active(units) else None

@@ -167,6 +167,15 @@ class Session(ABC):
         """Prediction methods that make sense after training ``units`` (greedy phases may lack some)."""
         return list(self.model.prediction_methods())
 
+    def state_dict(self) -> dict[str, Any] | None:
+        """What a resumed run needs besides the weights (optimizer states), or None: this session's runs
+        cannot be resumed. Tensors and plain values only (checkpoint.py stores them)."""
+        return None
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Take back what ``state_dict`` gave, after ``begin_fit``."""
+        raise ValueError(f"model kind {self.model.kind!r} cannot resume a run: its session keeps no state to restore")
+
     def report(self) -> dict[str, Any]:
         """Facts about the run for the result (e.g. compiled steps, CUDA-graph captures)."""
         return {}

@@ -119,7 +119,7 @@ class CallbackBase:
 
 @dataclass
 class TrainResult:
-    state: str  # "done" or "cancelled"
+    state: str  # "done", "cancelled", or "stopped" (after fit's stop_after epochs)
     history: list[dict[str, Any]]
     train_seconds: float
     samples_seen: int  # positive rows processed by training steps
@@ -135,6 +135,19 @@ class TrainResult:
     @property
     def samples_per_second(self) -> float:
         return self.samples_seen / self.train_seconds if self.train_seconds > 0 else 0.0
+
+
+@dataclass
+class ResumeState:
+    """Where a run stands after ``epoch`` finished epochs (across phases): what a later ``fit`` needs to
+    go on as if it had never stopped. ``session``: the session's ``state_dict`` (optimizer states);
+    ``rng``: the shuffle and negatives generators' states; ``history``: the epochs so far."""
+
+    epoch: int
+    session: dict[str, Any]
+    rng: dict[str, torch.Tensor]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    partial: bool = False  # stopped inside an epoch: the weights hold part of epoch + 1 (not bitwise)
 
 
 def build_model(config: Any, seed: int = 0, device: torch.device | str = "cpu") -> FFModel:
@@ -213,6 +226,7 @@ class Trainer:
         self.session: Session = (session(network, config, self.device) if session is not None
                                  else network.training_session(config, self.device))
         self._stopped = False
+        self.resume_state: ResumeState | None = None
 
     @property
     def network(self) -> FFModel:
@@ -221,8 +235,14 @@ class Trainer:
     # ---- the loop ---------------------------------------------------------------------------
 
     def fit(self, x_train: torch.Tensor, y_train: torch.Tensor,
-            x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None) -> TrainResult:
-        """x_train: (N, ...) float, y_train: (N,) int64. Data moves to the device once."""
+            x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
+            resume: ResumeState | None = None, stop_after: int | None = None) -> TrainResult:
+        """x_train: (N, ...) float, y_train: (N,) int64. Data moves to the device once.
+
+        ``resume``: go on from a ``ResumeState`` (the model holds its weights); on CPU the result is
+        bit-identical to the run that never stopped. ``stop_after``: end cleanly after that many epochs
+        in all (of the planned ``epochs``, whose learning-rate schedule stays as planned).
+        ``resume_state`` holds where the run stands when fit returns."""
         cfg, model, session = self.config, self.model, self.session
         model.check_data(x_train, y_train, "train")
         if x_test is not None:
@@ -234,15 +254,35 @@ class Trainer:
         shuffle_gen = seeds.generator(cfg.seed, "shuffle")
         negative_gen = seeds.generator(cfg.seed, "negatives", self.device)
         phases = session.phases()
-        history: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = list(resume.history) if resume is not None else []
+        done = resume.epoch if resume is not None else 0
         train_seconds, samples = 0.0, 0
         total_epochs = cfg.epochs * len(phases)
+        if resume is not None and not 0 <= done < total_epochs:
+            raise ValueError(f"epochs: the saved run has finished {done} epochs; give more than that to go on "
+                             f"(the plan now has {total_epochs})")
+        if stop_after is not None and not done < stop_after <= total_epochs:
+            raise ValueError(f"stop_after must be in ({done}, {total_epochs}], got {stop_after}")
         model.train()
         session.begin_fit(x_train, y_train)
+        if resume is not None:
+            session.load_state_dict(resume.session)
+            shuffle_gen.set_state(resume.rng["shuffle"])
+            negative_gen.set_state(resume.rng["negatives"].to(negative_gen.get_state().device))
+        self.resume_state = None
+
+        def keep(global_epoch: int, partial: bool = False) -> None:
+            state = session.state_dict()
+            self.resume_state = None if state is None else ResumeState(
+                global_epoch, state, {"shuffle": shuffle_gen.get_state(), "negatives": negative_gen.get_state()},
+                list(history), partial)
+
         try:
             for phase_index, units in enumerate(phases):
                 for epoch in range(cfg.epochs):
                     global_epoch = phase_index * cfg.epochs + epoch + 1
+                    if global_epoch <= done:
+                        continue  # finished before the run was resumed
                     started = time.perf_counter()
                     self._lr_factor = self.lr_factor(epoch, cfg.epochs)
                     session.set_lr_factor(self._lr_factor, units)
@@ -268,7 +308,11 @@ class Trainer:
                         if hasattr(cb, "on_epoch_end"):
                             cb.on_epoch_end(metrics)
                     if self._stopped:
+                        keep(global_epoch - 1, partial=True)
                         return self._result("cancelled", history, train_seconds, samples)
+                    keep(global_epoch)
+                    if stop_after is not None and global_epoch >= stop_after:
+                        return self._result("stopped", history, train_seconds, samples)
             return self._result("done", history, train_seconds, samples)
         finally:
             session.end_fit()
