@@ -8,6 +8,7 @@ version and device; ``ff-mcp bench table`` turns them into ``bench/results/RESUL
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -276,32 +277,54 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
+    """FF (and the backprop baseline) trained on the training rows less a validation split; the prediction
+    method is chosen on validation; the test split is evaluated once, at the end, and reported beside it."""
     from ff_mcp.data import load_dataset
+    from ff_mcp.data.validation import validation_split
+    from ff_mcp.engine import accuracy, train_backprop
     from ff_mcp.train_args import ProgressBar, options_from_args
-    from ff_mcp.engine import train_backprop
     from ff_mcp.training import train_model
 
-    data = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test)
+    full = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test)
+    data, x_val, y_val, how = validation_split(full)
+    x_test, y_test = data.x_test, data.y_test
     options = options_from_args(args)
     if options.variant != "ff" and not args.no_baseline:
         raise ValueError(f"the backprop baseline is built for variant 'ff'; pass --no-baseline for {options.variant!r}")
     bar = ProgressBar(enabled=not args.quiet)
     started = time.perf_counter()
-    ff = train_model(data, options, out=args.out, callbacks=[bar])
+    # the trainer's per-epoch evaluation runs on validation: the test rows are not seen until the end
+    on_validation = dataclasses.replace(data, x_test=x_val, y_test=y_val)
+    ff = train_model(on_validation, options, out=args.out, callbacks=[bar])
     bar.close()
     ff_wall = time.perf_counter() - started
+    methods = list(ff.network.prediction_methods())
+    validation = {m: accuracy(ff.network, x_val, y_val, m) for m in methods}
+    chosen = max(methods, key=lambda m: (validation[m], -methods.index(m)))  # ties: the preferred method
+    test = {m: accuracy(ff.network, x_test, y_test, m) for m in methods}  # once, after every choice is made
+    summary = ff.summary()
+    for key in ("test_accuracy", "test_error", "predict_method"):
+        summary.pop(key, None)
     payload: dict[str, Any] = {
         "dataset": data.name,
+        "validation_split": how,
+        "rows": {"train": data.train_size, "validation": int(y_val.shape[0]), "test": int(y_test.shape[0])},
         "options": {k: v for k, v in (ff.options or options).__dict__.items() if k != "extra"},
-        "ff": {**ff.summary(), "wall_seconds": round(ff_wall, 1),
+        "ff": {**summary, "wall_seconds": round(ff_wall, 1),
+               "chosen_method": chosen, "chosen_on": "validation",
+               "validation_accuracy": validation[chosen], "test_accuracy": test[chosen],
+               "test_error": 1.0 - test[chosen],
+               "validation_accuracy_by_method": validation, "test_accuracy_by_method": test,
                "history": [{k: v for k, v in h.items() if k != "layers"} for h in ff.result.history]},
     }
     if not args.no_baseline:
         started = time.perf_counter()
-        _, bp = train_backprop(ff.network_config, ff.train_config, data.x_train, data.y_train, data.x_test, data.y_test)
+        bp_model, bp = train_backprop(ff.network_config, ff.train_config, data.x_train, data.y_train, x_val, y_val)
+        bp_test = accuracy(bp_model, x_test, y_test)
         payload["bp"] = {
-            "test_accuracy": bp.final.get("test_accuracy"),
-            "test_error": 1.0 - bp.final["test_accuracy"],
+            "validation_accuracy": bp.final.get("test_accuracy"),  # its per-epoch evaluation ran on validation
+            "test_accuracy": bp_test,
+            "test_error": 1.0 - bp_test,
             "train_seconds": round(bp.train_seconds, 2),
             "epochs": bp.final["epoch"],
             "wall_seconds": round(time.perf_counter() - started, 1),
@@ -338,16 +361,20 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
     acc = [d for d in docs if d.get("kind") == "accuracy"]
     if acc:
         lines += ["## Accuracy: FF beside backprop (same architecture, optimizer, batch, epochs)", "",
-                  "| tag | data | hidden | epochs | FF test error | BP test error | FF train s | FF epochs/s | BP train s | device | date | command |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        for d in acc:
+                  "Runs with a validation split chose the prediction method on it and evaluated the test split "
+                  "once; older runs (validation `-`) report the method their command chose, on test.", "",
+                  "| tag | data | hidden | epochs | FF validation error | FF test error (method) | BP test error | FF train s | FF epochs/s | BP train s | device | date | commit | command |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for d in sorted(acc, key=lambda d: d.get("date", ""), reverse=True):  # newest first
             ff, bp = d["ff"], d.get("bp") or {}
             bp_err = f"{100 * bp['test_error']:.2f} %" if bp else "not run"
             bp_s = bp.get("train_seconds", "")
+            val = f"{100 * (1 - ff['validation_accuracy']):.2f} %" if ff.get("validation_accuracy") is not None else "-"
+            method = ff.get("chosen_method") or ff.get("predict_method") or ""
             lines.append(f"| {d['tag']} | {d['dataset']} | {'x'.join(map(str, d['options']['hidden']))} | {ff['epochs']} | "
-                         f"{100 * ff['test_error']:.2f} % | {bp_err} | {ff['train_seconds']} | "
+                         f"{val} | {100 * ff['test_error']:.2f} % ({method}) | {bp_err} | {ff['train_seconds']} | "
                          f"{ff['epochs'] / ff['train_seconds']:.3g} | {bp_s} | {_dev(d)} | "
-                         f"{d['date']} | `{d['command']}` |")
+                         f"{d['date']} | {str(d.get('commit') or '')[:12]} | `{d['command']}` |")
         lines.append("")
     other = sorted({d.get("kind") for d in docs} - {"throughput", "accuracy"})
     for kind in other:
