@@ -78,4 +78,32 @@ def gf3_triad(trits: list[int] | None = None, statement: str | None = None) -> d
         raise ValueError(f"trits must be a list of 2 or 3 trits (-1, 0, 1), got {trits!r}")
     checked = [check_trit(t, f"trits[{i}]") for i, t in enumerate(trits)]
     total = sum_mod3(checked)
-    return {"balanced": total == 0, "sum_mod3": total, "completing_trit": balancing_trit(checked), "trits": checked}
+    return {"balanced": total == 0, "sum_mod3": total, "completing_trit": balancing_trit(checked), "trits": checked,
+            "names": None, "claim_correct": None, "canonical": None}  # the statement's fields, as the server sends them
+
+
+# ---- color models in a registry (the server's and the in-process bridge's) -----------------------
+
+
+def refuse_to_replace_other_kind(registry: Any, name: str) -> None:
+    """ff_color_learn replaces an older color model of the same name, but never another kind of model."""
+    from ff_mcp import colorlearn
+
+    if registry.exists(name):
+        kind = registry.info(name).extra.get("kind")
+        if kind != colorlearn.MODEL_KIND:
+            raise ValueError(f"name: model {name!r} exists and is not a color model; choose another name"
+                             " or delete it first with ff_model_delete")
+
+
+def check_color_model(name: str, extra: dict[str, Any]) -> None:
+    """ValueError unless ``extra`` (a checkpoint's) is a color model's that this version reads."""
+    from ff_mcp import colorlearn
+
+    kind = extra.get("kind")
+    if kind != colorlearn.MODEL_KIND:
+        raise ValueError(f"model {name!r} is not a color model (kind {kind!r}); ff_color_score takes models made "
+                         f"by ff_color_learn")
+    if extra.get("features") != colorlearn.FEATURES:
+        raise ValueError(f"model {name!r} uses color features {extra.get('features')!r}; this server reads "
+                         f"{colorlearn.FEATURES!r}")

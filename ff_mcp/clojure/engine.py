@@ -2,14 +2,16 @@
 
 `InProcessTools` is plain Python: `call(tool, arguments)` takes the MCP tool name and arguments and
 returns the same fields as the MCP tool's structured result (ff_mcp.server.color_tools), so Clojure
-code gets identical data over either transport. `register()` wraps it in a Java
-java.util.function.Function (JPype @JImplements) and hands it to (ff-mcp.bridge/register-engine! f).
-Models made here live in this process's memory (the stdio server saves them in its registry).
+code gets identical data over either transport (tests/clojure compares them, tool by tool). `register()`
+wraps it in a Java java.util.function.Function (JPype @JImplements) and hands it to
+(ff-mcp.bridge/register-engine! f). Models made here are kept in a registry of this process's own
+(a temporary directory, gone when the process ends; the stdio server keeps its models in its home).
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import threading
 from typing import Any
 
@@ -28,8 +30,14 @@ class InProcessTools:
     the MCP server would send. One lock serialises engine calls from the JVM's threads.
     """
 
-    def __init__(self) -> None:
-        self.models: dict[str, Any] = {}  # name -> FFNetwork
+    def __init__(self, home: str | None = None) -> None:
+        """``home``: the registry's directory (default: a temporary one, removed at exit)."""
+        from ff_mcp.server.registry import ModelRegistry
+
+        if home is None:
+            self._home = tempfile.TemporaryDirectory(prefix="ff-mcp-in-process-")
+            home = self._home.name
+        self.registry = ModelRegistry(home)
         self._lock = threading.Lock()
         self._tools = {
             "ff_color_learn": self.ff_color_learn,
@@ -64,11 +72,13 @@ class InProcessTools:
     def ff_color_learn(self, name: str, positive: Any, negative: Any = None, seed: int = GAY_SEED,
                        hidden: int = 16, epochs: int = colorlearn.DEFAULT_EPOCHS) -> dict[str, Any]:
         shared_tools.validate_name(name, "name")
+        shared_tools.refuse_to_replace_other_kind(self.registry, name)
         result = colorlearn.ff_color_learning(positive, negative, seed=seed, hidden=hidden, epochs=epochs)
-        self.models[name] = result.network
+        metrics = {**result.metrics, "state": "done"}  # as the server saves it
+        card = self.registry.save(name, result.network, result.train_config, metrics, result.model_extra())
         return {
             "model": name,
-            "uri": f"ff://models/{name}",
+            "uri": card.uri,
             "goodness_pos": result.goodness_pos,
             "goodness_neg": result.goodness_neg,
             "margin": result.margin,
@@ -81,11 +91,9 @@ class InProcessTools:
         shared_tools.validate_name(model, "model")
         if image:
             raise ValueError("image: swatch pictures are only sent by the MCP server; call with image false")
-        network = self.models.get(model)
-        if network is None:
-            known = ", ".join(sorted(self.models)) or "none yet"
-            raise LookupError(f"unknown model {model!r}; color models in this process: {known}")
-        scores, goodness = colorlearn.score_colors(network, colors)
+        checkpoint = self.registry.load(model)  # LookupError naming the saved models when unknown
+        shared_tools.check_color_model(model, checkpoint.extra)
+        scores, goodness = colorlearn.score_colors(checkpoint.network, colors)
         return {"model": model, "scores": scores, "goodness": goodness}
 
     def color_seed(self, seed: int = GAY_SEED, start: int = 0, count: int = 12) -> dict[str, Any]:
@@ -95,7 +103,7 @@ class InProcessTools:
         return shared_tools.gf3_triad(trits, statement)
 
     def ff_models(self) -> dict[str, Any]:
-        return {"models": [{"name": name, "kind": colorlearn.MODEL_KIND} for name in sorted(self.models)]}
+        return {"models": [card.model_dump(mode="json") for card in self.registry.list()]}
 
 
 # ---- the Java face ---------------------------------------------------------------------------------

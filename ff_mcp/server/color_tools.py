@@ -252,25 +252,5 @@ def _check_range(field: str, value: int, low: int, high: int) -> None:
         raise ToolError(f"{field} must be in [{low}, {high}], got {value}")
 
 
-def _refuse_to_replace_other_kind(registry: Any, name: str) -> None:
-    """ff_color_learn replaces an older color model of the same name, but never another kind of model."""
-    if registry.exists(name):
-        kind = registry.info(name).extra.get("kind")
-        if kind != colorlearn.MODEL_KIND:
-            raise ToolError(
-                f"name: model {name!r} exists and is not a color model; choose another name"
-                " or delete it first with ff_model_delete"
-            )
-
-
-def _check_color_model(name: str, extra: dict[str, Any]) -> None:
-    kind = extra.get("kind")
-    if kind != colorlearn.MODEL_KIND:
-        raise ToolError(
-            f"model {name!r} is not a color model (kind {kind!r});"
-            " ff_color_score takes models made by ff_color_learn"
-        )
-    if extra.get("features") != colorlearn.FEATURES:
-        raise ToolError(
-            f"model {name!r} uses color features {extra.get('features')!r}; this server reads {colorlearn.FEATURES!r}"
-        )
+_refuse_to_replace_other_kind = tools.refuse_to_replace_other_kind  # MCP-free, shared with the bridge
+_check_color_model = tools.check_color_model

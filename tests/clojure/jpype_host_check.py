@@ -86,7 +86,7 @@ def _():
 def _():
     got = clojure.eval_string('(try (ff-mcp.bridge/call "ff_color_score" {:model "nope" :colors ["#FF0000"]}) '
                               '(catch clojure.lang.ExceptionInfo e [(ex-message e) (:python-type (ex-data e))]))')
-    assert got[0].startswith("unknown model 'nope'") and got[1] == "LookupError", got
+    assert got[0].startswith("model 'nope' does not exist") and got[1] == "UnknownModelError", got
     got = clojure.eval_string('(try (ff-mcp.bridge/call "ff_train" {}) '
                               '(catch clojure.lang.ExceptionInfo e (ex-message e)))')
     assert "unknown tool 'ff_train'" in got and ":transport :stdio" in got, got

@@ -80,7 +80,8 @@ def test_in_process_learn_matches_the_engine_called_directly():
     assert result["model"] == "warm" and result["negatives"] == ["#0000FF", "#1316BB", "#1A33E6", "#2626D8"]
     scored = tools.call("ff_color_score", {"model": "warm", "colors": WARM})
     assert scored["goodness"] == direct.goodness_pos
-    assert tools.call("ff_models") == {"models": [{"name": "warm", "kind": "color"}]}
+    cards = tools.call("ff_models")["models"]
+    assert [(c["name"], c["extra"]["kind"], c["state"]) for c in cards] == [("warm", "color", "done")]
 
 
 @pytest.mark.parametrize(
@@ -90,7 +91,7 @@ def test_in_process_learn_matches_the_engine_called_directly():
         ("ff_color_learn", {"name": "m", "positive": []}, r"positive must hold 1 to"),
         ("ff_color_learn", {"name": "bad name!", "positive": ["#FF0000"]}, r"name must be 1-64 characters"),
         ("ff_color_learn", {"name": "m", "positive": ["#FF0000"], "colour": 1}, r"unknown argument 'colour'; ff_color_learn accepts: epochs, hidden, name, negative, positive, seed"),
-        ("ff_color_score", {"model": "nope", "colors": ["#FF0000"]}, r"unknown model 'nope'"),
+        ("ff_color_score", {"model": "nope", "colors": ["#FF0000"]}, r"model 'nope' does not exist"),
         ("ff_train", {}, r"unknown tool 'ff_train'.*:transport :stdio"),
         ("gf3_triad", {}, r"give trits"),
         ("color_seed", {"count": -1}, r"count must be an integer"),
@@ -157,3 +158,45 @@ def test_repl_refuses_an_out_of_range_port():
 def test_every_clojure_test_namespace_is_found():
     names = discover_namespaces(Path(__file__).resolve().parents[2] / "clj" / "test")
     assert {"ff-mcp.bridge-test", "ff-mcp.bridge-stdio-test", "music-topos.parallel-color-fork-test"} <= set(names)
+
+
+def test_in_process_and_stdio_server_answer_every_tool_with_the_same_fields(tmp_path):
+    """For the same call, the in-process bridge and the MCP server return the same fields (nested ones too)."""
+    import anyio
+    from mcp import Client
+
+    from ff_mcp.server import ServerConfig, build_server
+
+    calls = [("color_seed", {"seed": 1069, "start": 2, "count": 3}),
+             ("gf3_triad", {"trits": [1, 0]}),
+             ("gf3_triad", {"statement": "a (-1) ⊗ b (0) ⊗ c (+1) = 0 ✓"}),
+             ("ff_color_learn", {"name": "warm", "positive": ["#D82626", "#E67F86"], "negative": ["#2626D8"],
+                                 "epochs": 5}),
+             ("ff_color_score", {"model": "warm", "colors": ["#FF0000", "#0000FF"]}),
+             ("ff_models", {})]
+    tools = InProcessTools()
+    assert {tool for tool, _ in calls} == set(tools.tool_names)  # every in-process tool is compared
+
+    def shape(value):
+        if isinstance(value, dict):
+            return {k: shape(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [shape(value[0])] if value else []
+        return type(value).__name__ if value is not None else None
+
+    async def over_mcp():
+        answers = []
+        async with Client(build_server(ServerConfig(home=tmp_path))) as client:
+            for tool, arguments in calls:
+                result = await client.call_tool(tool, arguments)
+                assert not result.is_error, result.content[0].text
+                answers.append(result.structured_content)
+        return answers
+
+    for (tool, arguments), server_answer in zip(calls, anyio.run(over_mcp)):
+        in_process = tools.call(tool, arguments)
+        assert set(in_process) == set(server_answer), tool
+        if tool != "ff_models":  # cards hold times and sizes; their fields are compared below
+            assert shape(in_process) == shape(server_answer), tool
+    mine, theirs = tools.call("ff_models")["models"][0], anyio.run(over_mcp)[-1]["models"][0]
+    assert set(mine) == set(theirs) and set(mine["extra"]) == set(theirs["extra"])

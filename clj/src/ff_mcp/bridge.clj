@@ -7,7 +7,10 @@
 
   Both take MCP tool names and arguments (\"ff_color_learn\", {:positive [...] ...}) and return the
   tool's structured result with keyword keys, so the same call gives the same numbers either way.
-  Tool errors become ex-info whose message is the engine's own text."
+  Tool errors become ex-info whose message is the engine's own text.
+
+  Keys are kebab-case on the Clojure side and snake_case on the wire: `call` maps them, both ways, in
+  this one place (`->wire`, `->clj`); `call-tool` speaks the wire's own keys."
   (:require [clojure.data.json :as json]
             [clojure.string :as str]
             [ff-mcp.bridge.stdio :as stdio])
@@ -160,8 +163,27 @@
        :else (throw (ex-info (str "transport must be :auto, :in-process, :stdio or an Engine, got " (pr-str t))
                              {:type :ff-mcp/bad-option :transport t}))))))
 
+(defn- rename-keys-deep
+  [f x]
+  (cond
+    (map? x) (into {} (map (fn [[k v]] [(if (keyword? k) (keyword (f (name k))) k) (rename-keys-deep f v)])) x)
+    (vector? x) (mapv #(rename-keys-deep f %) x)
+    (sequential? x) (map #(rename-keys-deep f %) x)
+    :else x))
+
+(defn ->wire
+  "`arguments` with kebab-case keyword keys as the wire's snake_case ({:negatives-drawn 1} -> {:negatives_drawn 1})."
+  [arguments]
+  (rename-keys-deep #(str/replace % "-" "_") arguments))
+
+(defn ->clj
+  "A tool's result with the wire's snake_case keys as kebab-case keywords ({:goodness_pos ..} -> {:goodness-pos ..})."
+  [result]
+  (rename-keys-deep #(str/replace % "_" "-") result))
+
 (defn call
-  "Returns the result of `tool` on `arguments` through the engine chosen by `opts` (see `engine`)."
+  "Returns the result of `tool` on `arguments` through the engine chosen by `opts` (see `engine`), with
+  kebab-case keys on both sides (see `->wire` and `->clj`)."
   ([tool arguments] (call {} tool arguments))
   ([opts tool arguments]
-   (call-tool (engine opts) tool arguments)))
+   (->clj (call-tool (engine opts) tool (->wire arguments)))))

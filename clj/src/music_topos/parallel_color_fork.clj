@@ -115,12 +115,12 @@
   (let [args (learn-arguments layer goodness-pos goodness-neg)
         r (bridge/call layer "ff_color_learn" args)]
     {:layer (assoc layer :model (:model r) :name (:name args))
-     :goodness-pos (vec (:goodness_pos r))
-     :goodness-neg (vec (:goodness_neg r))
+     :goodness-pos (vec (:goodness-pos r))
+     :goodness-neg (vec (:goodness-neg r))
      :margin (:margin r)
      :accuracy (:accuracy r)
      :negatives (vec (:negatives r))
-     :negatives-drawn (boolean (:negatives_drawn r))}))
+     :negatives-drawn (boolean (:negatives-drawn r))}))
 
 (defn ff-color-learning
   "Returns {:layer :goodness-pos :goodness-neg :margin :accuracy ...}: one FF layer (3 -> :hidden) learnt
