@@ -110,11 +110,13 @@ def cmd_plot(args: argparse.Namespace) -> int:
     history = (ckpt.metrics or {}).get("history") or []
     if not history:
         raise ValueError(f"model {args.model} keeps no training history to plot")
-    dataset = args.dataset or ckpt.extra.get("dataset")
+    from ff_mcp.plot import trained_on
+
+    dataset = args.dataset or (ckpt.extra.get("dataset") if trained_on(ckpt.extra, ckpt.extra.get("dataset")) else None)
     x_test = y_test = None
     if dataset in DATASETS:
         data = load_dataset(dataset, data_dir=args.data_dir)
-        if data.in_features == ckpt.model.in_features:
+        if data.in_features == ckpt.model.in_features and data.num_classes == getattr(ckpt.model, "num_classes", 0):
             x_test, y_test = data.x_test, data.y_test
     elif args.dataset:
         raise ValueError(f"--dataset must be one of {', '.join(DATASETS)}, got {args.dataset!r}")

@@ -6,6 +6,7 @@ list, and plots read it. A record is made from the trainer's per-epoch metrics b
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 RECORD_KEYS = ("epoch", "epochs", "loss", "layer_loss", "goodness_pos", "goodness_neg", "train_accuracy",
@@ -52,6 +53,7 @@ def epoch_line(record: dict[str, Any]) -> str:
 
 
 def _round(value: Any, digits: int = 6) -> Any:
+    """Floats rounded; NaN and infinities (a diverged loss) become None, so every record is valid JSON."""
     if isinstance(value, float):
-        return round(value, digits)
+        return round(value, digits) if math.isfinite(value) else None
     return value

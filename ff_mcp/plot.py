@@ -34,12 +34,15 @@ def require_matplotlib():
 
 @torch.no_grad()
 def goodness_of_pairs(model: Any, x: torch.Tensor, y: torch.Tensor, seed: int = 0) -> list[tuple[list[float], list[float]]]:
+    # x, y: the model's own test rows (callers check with trained_on that they are its data set's)
     """Per layer, (goodness with the true label, goodness with a seeded wrong label) of up to
     ``GOODNESS_ROWS`` rows; empty for a model that has no per-layer goodness of labelled input."""
     if not hasattr(model, "layer_goodness") or getattr(model, "num_classes", 0) < 2:
         return []
     if getattr(getattr(model, "labels", None), "mode", "none") == "none":
         return []
+    if x.shape[0] == 0 or x.shape[1:] != (model.in_features,) or int(y.max()) >= model.num_classes or int(y.min()) < 0:
+        return []  # not this model's data: no goodness panel rather than goodness of unrelated rows
     x, y = x[:GOODNESS_ROWS].to(model.device), y[:GOODNESS_ROWS].to(model.device)
     generator = torch.Generator().manual_seed(seed)
     shift = torch.randint(1, model.num_classes, (y.shape[0],), generator=generator).to(y.device)
@@ -49,7 +52,7 @@ def goodness_of_pairs(model: Any, x: torch.Tensor, y: torch.Tensor, seed: int = 
     try:
         positive = model.layer_goodness(x, y)
         negative = model.layer_goodness(x, wrong)
-    except (NotImplementedError, TypeError, ValueError):
+    except (NotImplementedError, TypeError, ValueError, RuntimeError):
         return []
     finally:
         model.train(was_training)
@@ -112,3 +115,9 @@ def png_size(png: bytes) -> tuple[int, int]:
     if png[:8] != b"\x89PNG\r\n\x1a\n":
         raise ValueError("not a PNG")
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+def trained_on(extra: dict[str, Any], dataset: str) -> bool:
+    """Whether a checkpoint's ``extra`` says it trained on the named data set (not on rows a user gave
+    under a model name that happens to be a data set's)."""
+    return extra.get("dataset") == dataset and not str(extra.get("source", "")).startswith("user arrays")

@@ -215,7 +215,7 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
         shutdown()
     path = None
     if saves:
-        meta = {"dataset": data.name, "source": data.source, "recipe": options.recipe,
+        meta = {"dataset": data.name, "source": data.source, "recipe": options.recipe, "train_rows": data.train_size,
                 **({"label_values": list(data.label_values)} if data.label_values else {}), **(extra or {})}
         resume = None if options.pipeline else trainer.resume_state
         path = save_checkpoint(out, network.cpu(), train_cfg.to_dict(), _checkpoint_metrics(result), meta, resume)
@@ -241,6 +241,14 @@ def resume_model(checkpoint_path: str | Path, data: Dataset, epochs: int, out: s
     saved_dataset = checkpoint.extra.get("dataset")
     if saved_dataset and saved_dataset != data.name:
         raise ValueError(f"--resume: the run trained on {saved_dataset!r}, not {data.name!r}")
+    rows = checkpoint.extra.get("train_rows")
+    if rows is not None and rows != data.train_size:
+        raise ValueError(f"--resume: the run trained on {rows} rows of {data.name!r}, this data has {data.train_size} "
+                         f"(give the same --limit-train)")
+    saved_epochs = checkpoint.train_config.get("epochs")
+    if checkpoint.train_config.get("schedule") == "greedy" and epochs != saved_epochs:
+        raise ValueError(f"--resume: a greedy run trains each layer for --epochs in turn, so it can only go on with "
+                         f"its own --epochs {saved_epochs}, got {epochs}")
     train_cfg = TrainConfig.from_dict({**checkpoint.train_config, "epochs": epochs,
                                        **({"device": device} if device else {})})
     network = checkpoint.model.train()

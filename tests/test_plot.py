@@ -48,3 +48,14 @@ async def test_ff_plot_returns_the_figure_as_png_image_content(tmp_path):
                                              "height": 400}
         missing = await client.call_tool("ff_plot", {"model": "nope"})
         assert missing.is_error and "model 'nope' does not exist" in missing.content[0].text
+
+
+async def test_ff_plot_of_a_model_trained_on_rows_named_like_a_data_set_draws_no_foreign_goodness(tmp_path):
+    x = [[float((i + j) % 7) for j in range(64)] for i in range(40)]
+    y = [i % 2 for i in range(40)]
+    async with Client(build_server(ServerConfig(home=tmp_path))) as client:
+        await client.call_tool("ff_train", {"name": "digits", "x": x, "y": y, "hidden": [8], "epochs": 2,
+                                            "wait_seconds": 60})
+        result = await client.call_tool("ff_plot", {"model": "digits"})
+    assert not result.is_error, result.content[0].text
+    assert result.structured_content["goodness"] is False and result.structured_content["width"] == 800

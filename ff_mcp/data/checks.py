@@ -1,4 +1,6 @@
-"""Checks of user data before training, in one place for the CLI, the MCP tools and the bridge.
+"""Checks of user data before training, in one place: ``ff_train`` on rows (the MCP server, and the
+Clojure bridge over stdio) calls it; the CLI trains on named data sets, which need none; Python API
+users call it in place of ``from_arrays`` to get the same checks and label mapping.
 
 ``checked_arrays(x, y)`` refuses what cannot train, with a message that says what to do: one class
 only, fewer than two rows of a class, a class with no training row after the split, NaN or inf

@@ -150,6 +150,17 @@ class ResumeState:
     partial: bool = False  # stopped inside an epoch: the weights hold part of epoch + 1 (not bitwise)
 
 
+def _copied(value: Any) -> Any:
+    """``value`` with every tensor cloned (dicts and lists rebuilt): a snapshot that later steps cannot change."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _copied(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copied(v) for v in value)
+    return value
+
+
 def build_model(config: Any, seed: int = 0, device: torch.device | str = "cpu") -> FFModel:
     """A freshly initialised model of the kind ``config`` belongs to; the same seed, the same weights."""
     cls = kind_of_config(config)
@@ -226,6 +237,8 @@ class Trainer:
         self.session: Session = (session(network, config, self.device) if session is not None
                                  else network.training_session(config, self.device))
         self._stopped = False
+        self._epoch_whole = False  # the last epoch ran all its steps (subclasses that schedule steps leave it False)
+        self._stop_after: int | None = None
         self.resume_state: ResumeState | None = None
 
     @property
@@ -266,16 +279,25 @@ class Trainer:
         model.train()
         session.begin_fit(x_train, y_train)
         if resume is not None:
-            session.load_state_dict(resume.session)
+            session.load_state_dict(_copied(resume.session))  # the saved state stays as it was
             shuffle_gen.set_state(resume.rng["shuffle"])
-            negative_gen.set_state(resume.rng["negatives"].to(negative_gen.get_state().device))
+            try:
+                negative_gen.set_state(resume.rng["negatives"].to(negative_gen.get_state().device))
+            except RuntimeError:  # saved on another kind of device: its generator state does not fit here
+                log.warning("resume: the run was saved on another kind of device; its negatives are drawn from a "
+                            "fresh stream from here on (the weights will not be bit-identical to an unstopped run)")
+                negative_gen = seeds.generator(cfg.seed, f"negatives-resumed-{done}", self.device)
         self.resume_state = None
+        self._stop_after = stop_after
 
         def keep(global_epoch: int, partial: bool = False) -> None:
+            """Where the run stands, copied (the live optimizer state goes on changing); only at the end."""
             state = session.state_dict()
+            records = history[:-1] if partial else history  # a partial epoch is trained again on resume
             self.resume_state = None if state is None else ResumeState(
-                global_epoch, state, {"shuffle": shuffle_gen.get_state(), "negatives": negative_gen.get_state()},
-                list(history), partial)
+                global_epoch, _copied(state), {"shuffle": shuffle_gen.get_state(),
+                                               "negatives": negative_gen.get_state()},
+                list(records), partial)
 
         try:
             for phase_index, units in enumerate(phases):
@@ -308,11 +330,13 @@ class Trainer:
                         if hasattr(cb, "on_epoch_end"):
                             cb.on_epoch_end(metrics)
                     if self._stopped:
-                        keep(global_epoch - 1, partial=True)
+                        whole = self._epoch_whole  # stopped after the epoch's last step, or in its evaluation
+                        keep(global_epoch if whole else global_epoch - 1, partial=not whole)
                         return self._result("cancelled", history, train_seconds, samples)
-                    keep(global_epoch)
                     if stop_after is not None and global_epoch >= stop_after:
+                        keep(global_epoch)
                         return self._result("stopped", history, train_seconds, samples)
+            keep(total_epochs)
             return self._result("done", history, train_seconds, samples)
         finally:
             session.end_fit()
@@ -332,6 +356,7 @@ class Trainer:
         """One epoch of mini-batches in the model's order; returns (rows, steps) trained."""
         batches = list(self.session.batches(x.shape[0], self.config.batch_size, shuffle_gen, self.device))
         steps, rows = len(batches), 0
+        self._epoch_whole = False
         for step, index in enumerate(batches):
             self.session.step(Batch(x[index], y[index], index), negative_gen, units, stats)
             rows += index.shape[0]
@@ -340,7 +365,9 @@ class Trainer:
                     cb.on_batch_end(epoch, step + 1, steps)
             if self.should_stop():
                 self._stopped = True
+                self._epoch_whole = step + 1 == steps
                 return rows, step + 1
+        self._epoch_whole = True
         return rows, steps
 
     def _epoch_metrics(self, epoch, epochs, units, stats, rows, steps, x_train, y_train, x_test, y_test) -> dict:
@@ -368,7 +395,7 @@ class Trainer:
             metrics[extra_loss] = stats[-1, 0].item() / max(steps, 1)
         methods = self.session.methods(units)
         method = cfg.predict_method if cfg.predict_method in methods else (methods[0] if methods else None)
-        last = epoch == epochs or self._stopped
+        last = epoch == epochs or self._stopped or (self._stop_after is not None and epoch >= self._stop_after)
         evaluate = method is not None and (last or epoch % cfg.eval_every == 0)
         try:
             if evaluate and cfg.train_eval_rows > 0:

@@ -83,8 +83,17 @@ def client_config(args: argparse.Namespace, config) -> dict:
     """The mcpServers block a client needs: stdio with absolute paths, or the HTTP URL with --http."""
     if args.http:
         return {"mcpServers": {"ff-mcp": {"type": "http", "url": f"http://{args.host}:{args.port}/mcp"}}}
+    from ff_mcp.server.limits import Limits
+
     command, *head = command_path()
     extra = ["--dataset-dir", str(Path(args.dataset_dir).expanduser().absolute())] if args.dataset_dir else []
+    defaults = Limits()
+    for f in fields(Limits):  # the limits given on this command line travel with the configuration
+        value = getattr(config.limits, f.name)
+        if value != getattr(defaults, f.name):
+            extra += ["--" + f.name.replace("_", "-"), str(value)]
+    if getattr(args, "conformance_fixtures", False):
+        extra.append("--conformance-fixtures")
     return {"mcpServers": {"ff-mcp": {"command": command, "args": [*head, "serve", *extra],
                                       "env": {"FF_MCP_HOME": str(Path(config.home).absolute())}}}}
 

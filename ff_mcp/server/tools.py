@@ -258,7 +258,7 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         state = state_of(ctx)
 
         def work(token: CallToken) -> tuple[PlotResult, bytes]:
-            from ff_mcp.plot import goodness_of_pairs, png_size, training_figure
+            from ff_mcp.plot import goodness_of_pairs, png_size, trained_on, training_figure
 
             checkpoint = state.registry.load(model)
             history = (checkpoint.metrics or {}).get("history") or []
@@ -266,13 +266,14 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                 raise ValueError(f"model {model!r} keeps no training history to plot")
             goodness = None
             dataset = checkpoint.extra.get("dataset")
-            if dataset in DATASETS:
+            if dataset in DATASETS and trained_on(checkpoint.extra, dataset):
                 try:
                     data = load_dataset(dataset, data_dir=state.config.dataset_dir)
                 except FileNotFoundError:
                     data = None
                 token.check()
-                if data is not None and data.in_features == checkpoint.model.in_features:
+                if (data is not None and data.in_features == checkpoint.model.in_features
+                        and data.num_classes == checkpoint.model.num_classes):
                     goodness = goodness_of_pairs(checkpoint.model, data.x_test, data.y_test) or None
             token.check()
             png = training_figure(history, goodness, f"{model}: {checkpoint.kind}")

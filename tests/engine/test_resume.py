@@ -80,3 +80,36 @@ def test_the_trainer_resumes_any_kind_with_session_state_bitwise(kind):
     assert second.fit(data.x_train, data.y_train, resume=state).state == "done"
     a, b = whole.state_dict(), first.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_resume_state_is_a_snapshot_and_a_cancel_in_evaluation_keeps_the_whole_epoch():
+    data = load_dataset("digits")
+    config = NetworkConfig(in_features=64, num_classes=10, hidden=(16,), label_mode="concat")
+    train = TrainConfig(epochs=4, batch_size=64, optimizer=OptimizerConfig("adam", 1e-3), seed=5, device="cpu")
+    model = build_model(config, seed=5)
+    trainer = Trainer(model, train)
+    trainer.fit(data.x_train, data.y_train, stop_after=2)
+    state = trainer.resume_state
+    step_before = state.session["optimizers"][0]["state"][0]["step"].clone()
+    Trainer(model, train).fit(data.x_train, data.y_train, resume=state)
+    assert torch.equal(state.session["optimizers"][0]["state"][0]["step"], step_before)  # not moved by training on
+
+    steps = -(-data.train_size // 64)
+    polls = []
+    stopping = Trainer(build_model(config, seed=5), train, should_stop=lambda: polls.append(1) or len(polls) > steps)
+    assert stopping.fit(data.x_train, data.y_train, data.x_test, data.y_test).state == "cancelled"
+    kept = stopping.resume_state  # stopped in epoch 1's evaluation: epoch 1's training is whole
+    assert kept.epoch == 1 and not kept.partial and len(kept.history) == 1
+
+
+def test_a_greedy_run_resumes_only_with_its_own_epochs(tmp_path, capsys):
+    part = tmp_path / "greedy.safetensors"
+    assert cli_main(["train", "--dataset", "digits", "--hidden", "16,16", "--epochs", "3", "--schedule", "greedy",
+                     "--device", "cpu", "--quiet", "--stop-after", "4", "--out", str(part)]) == 0
+    capsys.readouterr()
+    assert cli_main(["train", "--dataset", "digits", "--resume", str(part), "--epochs", "5"]) == 2
+    assert "can only go on with its own --epochs 3" in capsys.readouterr().err
+    assert cli_main(["train", "--dataset", "digits", "--resume", str(part), "--epochs", "3", "--quiet"]) == 0
+    assert cli_main(["train", "--dataset", "digits", "--limit-train", "500", "--resume", str(part),
+                     "--epochs", "3"]) == 2
+    assert "give the same --limit-train" in capsys.readouterr().err
