@@ -1,6 +1,7 @@
 """The engine's commands work where the MCP SDK is absent (e.g. a GPU image with only torch);
 the server's commands then say what is missing instead of breaking the whole CLI."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,10 @@ def cli_without_mcp(*argv):
 def test_bench_help_works_without_the_mcp_package():
     done = cli_without_mcp("bench", "accuracy", "--help")
     assert done.returncode == 0, done.stderr
-    assert "--dataset" in done.stdout
+    assert "--dataset" in done.stdout and "--record" in done.stdout
+    blocked = subprocess.run([sys.executable, "-c", BLOCK_MCP.split("; from")[0] + "; import mcp"],
+                             capture_output=True, text=True, timeout=60)
+    assert blocked.returncode != 0 and "ModuleNotFoundError" in blocked.stderr  # the harness really hides mcp
 
 
 def test_serve_without_the_mcp_package_names_the_missing_module():
@@ -31,4 +35,8 @@ def test_train_runs_without_the_mcp_package(tmp_path):
     done = cli_without_mcp("train", "--dataset", "digits", "--hidden", "16", "--epochs", "1", "--quiet", "--json",
                            "--device", "cpu", "--out", str(tmp_path / "m.safetensors"))
     assert done.returncode == 0, done.stderr
-    assert '"test_accuracy"' in done.stdout.splitlines()[-1]
+    result = json.loads(done.stdout.splitlines()[-1])
+    from ff_mcp.engine import load_checkpoint
+
+    saved = load_checkpoint(tmp_path / "m.safetensors")
+    assert result["test_accuracy"] == saved.metrics["final"]["test_accuracy"] and result["epochs"] == 1

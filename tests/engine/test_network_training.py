@@ -56,10 +56,13 @@ def test_batched_all_label_prediction_equals_a_per_label_loop(label_mode, norm, 
     torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-3)
 
 
-def test_predict_returns_one_label_per_row():
+def test_predict_returns_one_label_per_row_the_one_with_the_most_goodness():
     net = small_net()
-    labels = net.predict(torch.rand(13, 40))
+    x = torch.rand(13, 40, generator=torch.Generator().manual_seed(1))
+    labels = net.predict(x)
     assert labels.shape == (13,) and labels.dtype == torch.long
+    assert torch.equal(labels, net.predict_scores(x, "goodness").argmax(dim=1))
+    assert int(labels.min()) >= 0 and int(labels.max()) < 10
 
 
 def test_no_gradient_reaches_a_layer_from_a_later_layer():
@@ -204,13 +207,18 @@ def test_readout_options_reach_the_readout_optimizer():
 
 @pytest.mark.parametrize("negatives", ["hybrid", "noise"])
 def test_unsupervised_negatives_train_a_label_free_network_with_a_readout(negatives):
-    cfg = NetworkConfig(in_features=64, num_classes=10, hidden=(32, 32), label_mode="none", image_shape=(8, 8))
+    from ff_mcp.data import load_dataset
+
+    data = load_dataset("digits")
+    cfg = NetworkConfig(in_features=64, num_classes=10, hidden=(64, 64), label_mode="none", image_shape=(8, 8))
     net = build_network(cfg, seed=0)
-    x, y = torch.rand(64, 64), torch.randint(0, 10, (64,))
-    result = Trainer(net, TrainConfig(epochs=2, batch_size=32, negatives=negatives, device="cpu",
-                                      predict_method="readout")).fit(x, y, x, y)
-    assert 0.0 <= result.final["test_accuracy"] <= 1.0
-    assert result.final["predict_method"] == "readout"
+    before = net.layers[0].weight.detach().clone()
+    result = Trainer(net, TrainConfig(epochs=8, batch_size=50, negatives=negatives, device="cpu",
+                                      predict_method="readout")).fit(data.x_train, data.y_train, data.x_test,
+                                                                     data.y_test)
+    assert result.final["predict_method"] == "readout" and "goodness" not in net.prediction_methods()
+    assert not torch.equal(before, net.layers[0].weight)  # the layers learnt, without any label in their input
+    assert result.final["test_accuracy"] > 0.6  # the readout on label-free features: far above chance (0.1)
 
 
 def test_batched_prediction_in_row_chunks_equals_the_per_label_loop():

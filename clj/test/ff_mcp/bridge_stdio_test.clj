@@ -103,7 +103,9 @@
     ["python" "-m" "ff_mcp" "serve"] ["python" "-m" "ff_mcp" "serve"]
     "ff-mcp serve --data-dir /tmp/x" ["ff-mcp" "serve" "--data-dir" "/tmp/x"]
     "[\"/a b/python\", \"-m\", \"ff_mcp\", \"serve\"]" ["/a b/python" "-m" "ff_mcp" "serve"])
-  (is (vector? (bridge/server-command nil))))
+  (is (= (if-let [env (System/getenv "FF_MCP_COMMAND")] (bridge/server-command env) ["ff-mcp" "serve"])
+         (bridge/server-command nil))
+      "no :command: $FF_MCP_COMMAND when set, else ff-mcp serve"))
 
 (deftest stdio-engine-wraps-errors-with-the-transport
   (let [e (bridge/stdio-engine {:command (fake-command "ok")})]
