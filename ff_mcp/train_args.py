@@ -82,7 +82,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--native-step", action="store_true",
                    help="the same as --step native (needs g++ and ninja; built once, ~30 s)")
     p.add_argument("--eval-every", type=int, default=1, help="epochs between test evaluations")
-    p.add_argument("--limit-train", type=int, default=None, help="use only the first N training rows")
+    p.add_argument("--limit-train", "--train-rows", dest="limit_train", type=int, default=None,
+                   help="use only the first N training rows (--train-rows 50000: loeweX's MNIST split, the last "
+                        "10,000 being its validation rows)")
     p.add_argument("--limit-test", type=int, default=None, help="use only the first N test rows")
     p.add_argument("--pipeline", action="store_true",
                    help="pipelined training: one thread per stage, or one process per stage under torchrun")
