@@ -136,6 +136,11 @@ class Session(ABC):
             return [range(i, i + 1) for i in range(n)]
         return [range(0, n)]
 
+    def phase_epochs(self, epochs: int) -> list[int]:
+        """Epochs of each phase for a run of ``epochs`` (by default every phase gets them all; a method
+        whose paper trains its layers for different counts, or ends with a probe, says so here)."""
+        return [epochs] * len(self.phases())
+
     def set_lr_factor(self, factor: float, units: range) -> None:
         """Scale the learning rate of ``units`` (and anything trained with them) by ``factor``."""
 

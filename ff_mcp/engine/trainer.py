@@ -267,10 +267,15 @@ class Trainer:
         shuffle_gen = seeds.generator(cfg.seed, "shuffle")
         negative_gen = seeds.generator(cfg.seed, "negatives", self.device)
         phases = session.phases()
+        per_phase = session.phase_epochs(cfg.epochs)
+        if len(per_phase) != len(phases) or any(not isinstance(e, int) or e < 1 for e in per_phase):
+            raise ValueError(f"model kind {model.kind!r}: phase_epochs must give one count >= 1 per phase, "
+                             f"got {per_phase} for {len(phases)} phases")
+        offsets = [sum(per_phase[:i]) for i in range(len(phases))]
         history: list[dict[str, Any]] = list(resume.history) if resume is not None else []
         done = resume.epoch if resume is not None else 0
         train_seconds, samples = 0.0, 0
-        total_epochs = cfg.epochs * len(phases)
+        total_epochs = sum(per_phase)
         if resume is not None and not 0 <= done < total_epochs:
             raise ValueError(f"epochs: the saved run has finished {done} epochs; give more than that to go on "
                              f"(the plan now has {total_epochs})")
@@ -301,12 +306,12 @@ class Trainer:
 
         try:
             for phase_index, units in enumerate(phases):
-                for epoch in range(cfg.epochs):
-                    global_epoch = phase_index * cfg.epochs + epoch + 1
+                for epoch in range(per_phase[phase_index]):
+                    global_epoch = offsets[phase_index] + epoch + 1
                     if global_epoch <= done:
                         continue  # finished before the run was resumed
                     started = time.perf_counter()
-                    self._lr_factor = self.lr_factor(epoch, cfg.epochs)
+                    self._lr_factor = self.lr_factor(epoch, per_phase[phase_index])
                     session.set_lr_factor(self._lr_factor, units)
                     session.begin_epoch(global_epoch - 1, units, x_train, y_train)
                     stats = torch.zeros(session.units + 1, 3, device=self.device)

@@ -105,3 +105,30 @@ def test_the_backprop_variant_trains_from_the_cli(tmp_path, capsys):
                  "--quiet", "--json", "--device", "cpu"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["variant"] == "backprop" and out["predict_method"] == "softmax" and out["test_accuracy"] > 0.8
+
+
+def test_a_session_can_give_its_phases_their_own_epoch_counts():
+    from ff_mcp.data import load_dataset
+    from ff_mcp.engine import NetworkConfig, TrainConfig, Trainer, build_network
+    from ff_mcp.engine.dense import DenseSession
+
+    class ThreeThenOne(DenseSession):  # e.g. a paper that trains layer 1 longer than layer 2
+        def phase_epochs(self, epochs):
+            return [epochs, 1]
+
+    data = load_dataset("digits")
+    net = build_network(NetworkConfig(in_features=64, num_classes=10, hidden=(16, 16), label_mode="concat"), seed=0)
+    trainer = Trainer(net, TrainConfig(epochs=3, batch_size=100, schedule="greedy", device="cpu", train_eval_rows=0),
+                      session=ThreeThenOne)
+    result = trainer.fit(data.x_train, data.y_train)
+    assert [h["epoch"] for h in result.history] == [1, 2, 3, 4] and result.history[-1]["epochs"] == 4
+    assert [[u["layer"] for u in h["layers"]] for h in result.history] == [[0], [0], [0], [1]]
+    assert [h["lr_factor"] for h in result.history] == [trainer.lr_factor(e, 3) for e in range(3)] + [1.0]
+
+    class Wrong(DenseSession):
+        def phase_epochs(self, epochs):
+            return [epochs]
+
+    with pytest.raises(ValueError, match="phase_epochs must give one count >= 1 per phase"):
+        Trainer(build_network(net.config, seed=0), TrainConfig(epochs=2, schedule="greedy", device="cpu"),
+                session=Wrong).fit(data.x_train[:100], data.y_train[:100])
