@@ -16,6 +16,7 @@ from .losses import get_loss, loss_names, register_loss
 from .negatives import BatchContext, Contrast, make_contrast, negative_names, register_contrast, wrong_labels
 from .network import DenseOptions, FFNetwork, NetworkConfig
 from .pipeline import PipelineTrainer
+from .scff import ScffNet  # noqa: F401  (registers the "scff" kind)
 from .protocol import (
     STEPS,
     Batch,
