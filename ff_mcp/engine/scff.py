@@ -55,12 +55,14 @@ def negative_partners(batch: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def translate(x: torch.Tensor, image_shape: tuple[int, int], pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image moved by a random whole-pixel offset in [-pixels, pixels] on both axes, zeros shifted in."""
+    """Each image moved by a whole-pixel offset on both axes (a uniform draw in (-pixels, pixels), rounded),
+    zeros shifted in."""
     if pixels <= 0:
         return x
     height, width = image_shape
     images = x.reshape(-1, height, width)
-    shifts = torch.randint(-pixels, pixels + 1, (images.shape[0], 2), generator=generator)
+    # torchvision's RandomAffine(translate=...): a uniform draw in (-pixels, pixels), rounded
+    shifts = torch.round((torch.rand(images.shape[0], 2, generator=generator) * 2 - 1) * pixels).long()
     padded = F.pad(images, (pixels, pixels, pixels, pixels))
     rows = (torch.arange(height)[None, :] + pixels - shifts[:, :1]).to(x.device)  # (B, H)
     cols = (torch.arange(width)[None, :] + pixels - shifts[:, 1:]).to(x.device)  # (B, W)
@@ -101,7 +103,7 @@ class ScffConfig:
     activation: str = "triangle"
     image_shape: tuple[int, ...] | None = None
     translate: int = 2  # pixels of random translation for each view (images only)
-    probe_dropout: float = 0.1
+    probe_dropout: float = 0.2  # the official two-layer MNIST run's (its last layer's out_dropout)
     layer_epochs: tuple[int, ...] = ()  # per layer; () = the run's epochs for every layer
     probe_epochs: int = 0  # 0 = the run's epochs
 
@@ -153,7 +155,7 @@ class ScffOptions:
     translate: int = field(default=-1, metadata={
         "help": "random translation of each view in pixels (images; 0-8); -1: the paper's 2 of 28, in proportion "
                 "to the image's width (1 for 8 x 8 digits)"})
-    probe_dropout: float = field(default=0.1, metadata={"help": "dropout before the linear probe, in [0, 1)"})
+    probe_dropout: float = field(default=0.2, metadata={"help": "dropout before the linear probe, in [0, 1)"})
     layer_epochs: str = field(default="", metadata={"help": "epochs per layer, e.g. 20,9 (empty: --epochs each)"})
     probe_epochs: int = field(default=0, metadata={"help": "epochs of the linear probe (0: --epochs)"})
 
