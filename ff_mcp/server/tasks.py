@@ -226,12 +226,18 @@ def _require_opt_in(ctx: Any, method: str) -> None:
                        data={"requiredCapabilities": {"extensions": {IDENTIFIER: {}}}})
 
 
+def request_meta(meta: Any) -> dict[str, Any]:
+    """A request's ``_meta`` as a plain dict (the SDK hands a model or a mapping; None gives {})."""
+    if meta is None:
+        return {}
+    if isinstance(meta, dict):
+        return meta
+    return meta.model_dump(by_alias=True) if hasattr(meta, "model_dump") else dict(meta)
+
+
 def opted_in(ctx: Any) -> bool:
     """Whether this request's client capabilities name the Tasks extension."""
-    meta = getattr(ctx, "meta", None) or {}
-    if not isinstance(meta, dict):
-        meta = meta.model_dump(by_alias=True) if hasattr(meta, "model_dump") else dict(meta)
-    capabilities = meta.get(CAPABILITIES_KEY) or {}
+    capabilities = request_meta(getattr(ctx, "meta", None)).get(CAPABILITIES_KEY) or {}
     extensions = capabilities.get("extensions") if isinstance(capabilities, dict) else None
     return isinstance(extensions, dict) and IDENTIFIER in extensions
 

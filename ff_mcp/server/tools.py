@@ -85,10 +85,9 @@ def client_key(ctx: Context) -> str | None:
         return f"session {session}"
     request = ctx.request_context.request
     host = getattr(getattr(request, "client", None), "host", None) or "an unknown address"
-    meta = ctx.request_context.meta
-    if meta is not None and not isinstance(meta, dict):
-        meta = meta.model_dump(by_alias=True) if hasattr(meta, "model_dump") else dict(meta)
-    info = (meta or {}).get("io.modelcontextprotocol/clientInfo") or {}
+    from ff_mcp.server.tasks import request_meta
+
+    info = request_meta(ctx.request_context.meta).get("io.modelcontextprotocol/clientInfo") or {}
     name = info.get("name") if isinstance(info, dict) else None
     return f"{name or 'an unnamed client'} at {host}"
 

@@ -191,13 +191,19 @@ async def test_one_job_per_model_and_a_queue_behind_the_cap(server, mode):
         assert status["state"] == "done"
 
 
-async def test_cancel_a_queued_job_ends_it_at_once(server, mode):
+async def running_and_queued(client) -> tuple[dict, dict]:
+    """A long job on model "a" (running: max_concurrent_jobs=1) and a short one on "q" queued behind it."""
     x, y = blobs(rows=200, features=16)
+    first = (await client.call_tool("ff_train", {"name": "a", "x": x, "y": y, "hidden": [64, 64],
+                                                 "epochs": 50, "batch_size": 1})).structured_content
+    queued = (await client.call_tool("ff_train", {"name": "q", "x": x, "y": y, "hidden": [8],
+                                                  "epochs": 1})).structured_content
+    return first, queued
+
+
+async def test_cancel_a_queued_job_ends_it_at_once(server, mode):
     async with Client(server, mode=mode) as client:
-        first = (await client.call_tool("ff_train", {"name": "a", "x": x, "y": y, "hidden": [64, 64],
-                                                     "epochs": 50, "batch_size": 1})).structured_content
-        queued = (await client.call_tool("ff_train", {"name": "q", "x": x, "y": y, "hidden": [8],
-                                                      "epochs": 1})).structured_content
+        first, queued = await running_and_queued(client)
         out = (await client.call_tool("ff_job_cancel", {"job_id": queued["job_id"]})).structured_content
         assert out["state"] == "cancelled" and out["epoch"] == 0
         await client.call_tool("ff_job_cancel", {"job_id": first["job_id"]})
@@ -205,12 +211,8 @@ async def test_cancel_a_queued_job_ends_it_at_once(server, mode):
 
 
 async def test_a_queued_then_cancelled_job_frees_its_model_name(server, mode):
-    x, y = blobs(rows=200, features=16)
     async with Client(server, mode=mode) as client:
-        first = (await client.call_tool("ff_train", {"name": "a", "x": x, "y": y, "hidden": [64, 64],
-                                                     "epochs": 50, "batch_size": 1})).structured_content
-        queued = (await client.call_tool("ff_train", {"name": "q", "x": x, "y": y, "hidden": [8],
-                                                      "epochs": 1})).structured_content
+        first, queued = await running_and_queued(client)
         await client.call_tool("ff_job_cancel", {"job_id": queued["job_id"]})
         color = await client.call_tool("ff_color_learn", {"name": "a", "positive": ["#FF0000"], "epochs": 1})
         assert color.is_error and "model 'a' has job" in error_text(color)
