@@ -28,11 +28,11 @@ log = logging.getLogger("ff_mcp")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ff_mcp.data import load_dataset
+    from ff_mcp.data import GraphDataset, load_data
     from ff_mcp.engine.distributed import launch_env
     from ff_mcp.training import train_model
 
-    data = load_dataset(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test)
+    data = load_data(args.dataset, data_dir=args.data_dir, limit_train=args.limit_train, limit_test=args.limit_test)
     if args.resume:
         return _resume(args, data)
     options = options_from_args(args)
@@ -47,7 +47,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 0
     summary = {"dataset": data.name, **trained.summary()}
     if args.plot:
-        summary["plot"] = write_plot(args.plot, bar.history, trained.network, data.x_test, data.y_test,
+        import torch
+
+        graph = isinstance(data, GraphDataset)  # no goodness-of-pairs panel for a graph's nodes
+        x_test, y_test = (torch.zeros(0), torch.zeros(0)) if graph else (data.x_test, data.y_test)
+        summary["plot"] = write_plot(args.plot, bar.history, trained.network, x_test, y_test,
                                      f"{data.name}: {trained.network.kind} {'x'.join(map(str, summary.get('hidden') or []))}")
     if args.json:
         summary["history"] = bar.history
@@ -134,6 +138,7 @@ def _train_text(s: dict[str, Any]) -> str:
     lines = [
         f"dataset           {s['dataset']}",
         f"test accuracy     {acc}",
+        *([f"val accuracy      {100 * s['val_accuracy']:.2f} %"] if s.get("val_accuracy") is not None else []),
         f"epochs            {s['epochs']}",
         f"network           {s.get('variant')} {'x'.join(map(str, s.get('hidden') or []))}, batch {s.get('batch_size')}"
         + (f", recipe {s['recipe']}" if s.get("recipe") else "") + (f", resumed from {s['resumed']}" if s.get("resumed") else ""),

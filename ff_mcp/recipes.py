@@ -35,11 +35,13 @@ BASE: dict[str, Any] = {
     "activation": "relu",
     "readout_weight_decay": 0.0,
     "readout_cooldown": True,
+    "cooldown": True,
 }
-RECIPE_FIELDS = tuple(BASE) + ("lr", "readout_lr", "readout_cooldown")
+RECIPE_FIELDS = tuple(BASE) + ("lr", "readout_lr")
 # a recipe's "preferred_method" is used when the model has that prediction method (else its own default)
 DENSE_ONLY = ("peer_norm", "activation")  # options of the "ff" variant: applied only to it
 
+GRAPH_LR = 1e-2  # chosen on Cora's validation nodes (docs/VARIANTS.md, bench/results/gnn-*)
 TARGET_STEPS = 10_000  # mini-batch steps the auto recipe aims for over the whole run
 STEPS_PER_EPOCH = 50  # at least this many mini-batches an epoch (until batch 16)
 
@@ -52,6 +54,7 @@ class DataFacts:
     features: int
     classes: int
     image: bool
+    graph: bool = False  # node classification: rows = the graph's training nodes
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,10 @@ class Recipe:
 
 
 def auto_settings(data: DataFacts) -> dict[str, Any]:
+    if data.graph:  # forwardgnn's node classification: 128 units, Adam 1e-3 (weight decay 5e-4), up to 1000
+        # epochs per layer ended by early stopping on validation, constant learning rate, full batch
+        return {"hidden": (128, 128), "epochs": 1000, "optimizer": "adam", "lr": GRAPH_LR, "weight_decay": 5e-4,
+                "cooldown": False}
     batch = min(100, max(16, data.rows // STEPS_PER_EPOCH))
     steps = max(1, math.ceil(data.rows / batch))
     epochs = min(1000, max(20, math.ceil(TARGET_STEPS / steps)))

@@ -30,13 +30,15 @@ def _option(text: str) -> tuple[str, str]:
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    from ff_mcp.data import DATASETS
+    from ff_mcp.data import DATASETS, GRAPH_DATASETS
     from ff_mcp.engine import STEPS, goodness_names, loss_names, model_kind_names, negative_names
     from ff_mcp.recipes import recipe_names
 
-    p.add_argument("--dataset", required=True, choices=DATASETS, help="data set to train on")
-    p.add_argument("--variant", choices=model_kind_names(), default="ff",
-                   help="the FF method (a registered model kind; `ff-mcp variants` lists them with their options)")
+    p.add_argument("--dataset", required=True, choices=DATASETS + GRAPH_DATASETS,
+                   help="data set to train on (cora, citeseer: graphs, for --variant gnn)")
+    p.add_argument("--variant", choices=model_kind_names(), default=None,
+                   help="the FF method (a registered model kind; `ff-mcp variants` lists them with their options); "
+                        "default: ff, or gnn for a graph")
     p.add_argument("--opt", type=_option, action="append", default=[], metavar="KEY=VALUE",
                    help="an option of the variant, repeatable (e.g. --opt peer_norm=0.03)")
     p.add_argument("--step", choices=STEPS, default=None,
@@ -113,6 +115,7 @@ def variant_options_from_args(args: argparse.Namespace) -> dict[str, str]:
 
 
 def options_from_args(args: argparse.Namespace):
+    from ff_mcp.data import GRAPH_DATASETS
     from ff_mcp.training import TrainOptions
 
     return TrainOptions(
@@ -123,7 +126,7 @@ def options_from_args(args: argparse.Namespace):
         norm=args.norm, activation=args.activation, peer_norm=args.peer_norm, readout=not args.no_readout,
         skip_first_layer=not args.include_first_layer, predict_method=args.predict_method, seed=args.seed,
         device=args.device, amp=args.amp, step=step_from_args(args), eval_every=args.eval_every,
-        variant=args.variant, options=variant_options_from_args(args), recipe=args.recipe,
+        variant=args.variant or ("gnn" if args.dataset in GRAPH_DATASETS else "ff"), options=variant_options_from_args(args), recipe=args.recipe,
         readout_lr=args.readout_lr, readout_weight_decay=args.readout_weight_decay,
         readout_cooldown=False if args.no_readout_cooldown else None,
         pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages,

@@ -15,6 +15,7 @@ from typing import Any, Callable
 import torch
 
 from ff_mcp.data import Dataset
+from ff_mcp.data.graphs import GraphDataset
 from ff_mcp.history import epoch_record
 from ff_mcp.engine import (
     DataSpec,
@@ -69,7 +70,7 @@ class TrainOptions:
     device: str = "auto"
     amp: str = "none"
     eval_every: int = 1
-    cooldown: bool = True
+    cooldown: bool | None = None  # linear LR decay over the second half; None: the recipe's (on, off for graphs)
     readout_cooldown: bool | None = None  # the readout's LR decays with the layers' (loeweX); None: recipe (on)
     fused: bool | None = None  # torch's fused optimizer kernel (None: where available)
     step: str = "auto"  # auto | autograd | fused | native (compiled, CPU SGD) | cuda_graph (CUDA)
@@ -81,10 +82,11 @@ class TrainOptions:
     options: dict[str, Any] = field(default_factory=dict)  # the variant's options (--opt key=value)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def resolved(self, data: Dataset) -> "TrainOptions":
+    def resolved(self, data: Dataset | GraphDataset) -> "TrainOptions":
         """These options with every field left None filled by the recipe for ``data``."""
-        facts = DataFacts(rows=int(data.x_train.shape[0]), features=data.in_features, classes=data.num_classes,
-                          image=data.image_shape is not None)
+        graph = isinstance(data, GraphDataset)
+        facts = DataFacts(rows=data.train_size, features=data.in_features, classes=data.num_classes,
+                          image=not graph and data.image_shape is not None, graph=graph)
         settings = recipe_settings(self.recipe, facts, self.variant)
         values = {key: getattr(self, key) for key in RECIPE_FIELDS}
         for key, value in settings.items():
@@ -114,11 +116,14 @@ class TrainOptions:
                              f"options through options/--opt (see ff_variants)")
         return parse_options(cls.options_class, self.options, self.variant)
 
-    def model_config(self, data: Dataset) -> Any:
+    def model_config(self, data: Dataset | GraphDataset) -> Any:
         """The configuration of the model this run builds for ``data``."""
         options = self.resolved(data)
         cls = get_model_kind(options.variant)
-        spec = DataSpec(data.in_features, data.num_classes, data.image_shape, "rows")
+        if isinstance(data, GraphDataset):
+            spec = DataSpec(data.in_features, data.num_classes, None, "graph", data.graph.num_nodes)
+        else:
+            spec = DataSpec(data.in_features, data.num_classes, data.image_shape, "rows")
         return cls.build_config(spec, tuple(options.hidden), options.variant_options(), options.train_config())
 
     network_config = model_config  # the name of the days of one model kind
@@ -133,7 +138,7 @@ class TrainOptions:
             optimizer=OptimizerConfig(optimizer, lr, self._value("momentum"), self._value("weight_decay"), self.fused),
             schedule=self.schedule,
             negatives=self.negatives,
-            cooldown=self.cooldown,
+            cooldown=self._value("cooldown"),
             readout_cooldown=self._value("readout_cooldown"),
             seed=self.seed,
             device=self.device,
@@ -166,6 +171,7 @@ class TrainedModel:
             "test_accuracy": acc,
             "test_error": None if acc is None else 1.0 - acc,
             "train_accuracy": final.get("train_accuracy"),
+            **({"val_accuracy": final["val_accuracy"]} if "val_accuracy" in final else {}),
             "train_seconds": round(self.result.train_seconds, 3),
             "epochs": final.get("epoch", 0),
             "samples_per_second": round(self.result.samples_per_second, 1),
@@ -182,16 +188,19 @@ class TrainedModel:
         }
 
 
-def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = None,
+def train_model(data: Dataset | GraphDataset, options: TrainOptions, out: str | Path | None = None,
                 callbacks: list | tuple = (), should_stop: Callable[[], bool] | None = None,
                 extra: dict[str, Any] | None = None, stop_after: int | None = None) -> TrainedModel:
-    """Build, train on ``data`` (evaluating on its test split), and save to ``out`` if given (with the
-    state a later ``resume_model`` needs). ``stop_after``: end after that many of the planned epochs."""
+    """Build, train on ``data`` (evaluating on its test split; a graph: on its validation and test nodes),
+    and save to ``out`` if given (with the state a later ``resume_model`` needs, where the kind keeps one).
+    ``stop_after``: end after that many of the planned epochs."""
     options = options.resolved(data)
     kind = get_model_kind(options.variant)
-    if "rows" not in kind.data_kinds:
+    data_kind = "graph" if isinstance(data, GraphDataset) else "rows"
+    if data_kind not in kind.data_kinds:
+        hint = " (graphs train with variant 'gnn')" if data_kind == "graph" else ""
         raise ValueError(f"variant {options.variant!r} trains on {', '.join(kind.data_kinds)}; data set {data.name!r} "
-                         f"is rows")
+                         f"is {data_kind}{hint}")
     net_cfg = options.model_config(data)
     train_cfg = options.train_config()
     network = build_model(net_cfg, seed=train_cfg.seed)
@@ -206,9 +215,12 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
         train_cfg = trainer.config  # under torchrun the device is this rank's
     else:
         trainer = Trainer(network, train_cfg, callbacks=callbacks, should_stop=should_stop)
-    x_test = data.x_test if data.x_test.shape[0] else None
-    y_test = data.y_test if data.y_test.shape[0] else None
-    result = trainer.fit(data.x_train, data.y_train, x_test, y_test, stop_after=stop_after)
+    if data_kind == "graph":
+        result = trainer.fit(data.graph, None, stop_after=stop_after)
+    else:
+        x_test = data.x_test if data.x_test.shape[0] else None
+        y_test = data.y_test if data.y_test.shape[0] else None
+        result = trainer.fit(data.x_train, data.y_train, x_test, y_test, stop_after=stop_after)
     saves = out is not None
     if options.pipeline:
         saves = saves and is_main_process()  # every rank holds the whole network; rank 0 writes it
@@ -216,7 +228,8 @@ def train_model(data: Dataset, options: TrainOptions, out: str | Path | None = N
     path = None
     if saves:
         meta = {"dataset": data.name, "source": data.source, "recipe": options.recipe, "train_rows": data.train_size,
-                **({"label_values": list(data.label_values)} if data.label_values else {}), **(extra or {})}
+                **({"label_values": list(data.label_values)} if getattr(data, "label_values", None) else {}),
+                **(extra or {})}
         resume = None if options.pipeline else trainer.resume_state
         path = save_checkpoint(out, network.cpu(), train_cfg.to_dict(), _checkpoint_metrics(result), meta, resume)
         network.to(trainer.device)

@@ -21,14 +21,19 @@ from ff_mcp.data.mnist import SPECS as IDX_SPECS
 from ff_mcp.data.idx import read_idx_shape
 from ff_mcp.data.mnist import TEST_LABELS, TRAIN_LABELS, load_idx_dataset, locate
 from ff_mcp.data import mnist_1d
+from ff_mcp.data.graphs import GRAPH_DATASETS, GraphDataset, graph_from_arrays, graph_infos, load_planetoid
 
 __all__ = [
     "DATASETS",
     "Dataset",
     "DatasetInfo",
     "DatasetNotFoundError",
+    "GRAPH_DATASETS",
+    "GraphDataset",
     "from_arrays",
+    "graph_from_arrays",
     "list_datasets",
+    "load_data",
     "load_dataset",
     "validate_features",
 ]
@@ -62,11 +67,27 @@ def load_dataset(
     return mnist_1d.load_mnist1d_dataset().head(limit_train, limit_test)
 
 
+def load_data(
+    name: str,
+    data_dir: str | os.PathLike[str] | None = None,
+    limit_train: int | None = None,
+    limit_test: int | None = None,
+) -> Dataset | GraphDataset:
+    """``load_dataset`` for the row data sets, ``load_planetoid`` for the graphs (cora, citeseer)."""
+    if isinstance(name, str) and name.strip().lower() in GRAPH_DATASETS:
+        if limit_train is not None or limit_test is not None:
+            raise ValueError(f"limit_train/limit_test: {name.strip().lower()} is one graph with a fixed split; "
+                             "rows cannot be cut from it")
+        return load_planetoid(name, data_dir)
+    return load_dataset(name, data_dir, limit_train, limit_test)
+
+
 def canonical_name(name: str) -> str:
     """Return the DATASETS entry `name` refers to ("Fashion_MNIST" -> "fashion-mnist"); ValueError if none."""
     key = name.strip().lower().replace("_", "").replace("-", "") if isinstance(name, str) else None
     if key not in _ALIASES:
-        raise ValueError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}")
+        graphs = f" (graphs, for variant 'gnn': {', '.join(GRAPH_DATASETS)})" if key in GRAPH_DATASETS else ""
+        raise ValueError(f"unknown data set {name!r}; choose one of: {', '.join(DATASETS)}{graphs}")
     return _ALIASES[key]
 
 
@@ -103,7 +124,7 @@ def list_datasets(data_dir: str | os.PathLike[str] | None = None) -> list[Datase
             detail=None if mnist1d_found else "needs the mnist1d package (pip install mnist1d)",
         )
     )
-    return infos
+    return infos + graph_infos(data_dir)
 
 
 def _idx_info(name: str, data_dir: str | os.PathLike[str] | None) -> DatasetInfo:

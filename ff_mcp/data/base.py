@@ -108,6 +108,9 @@ class DatasetInfo:
     image_shape: tuple[int, ...] | None = None
     description: str = ""
     detail: str | None = None  # why it is unavailable, in one sentence
+    data_kind: str = "rows"  # rows | graph (node classification: sizes count nodes)
+    nodes: int = 0  # graphs: all nodes (train_size / val_size / test_size: the split's labelled nodes)
+    val_size: int = 0  # graphs: the standard split's validation nodes
 
 
 def checked_limit(what: str, limit: int | None, size: int) -> int:

@@ -17,6 +17,7 @@ from .negatives import BatchContext, Contrast, make_contrast, negative_names, re
 from .network import DenseOptions, FFNetwork, NetworkConfig
 from .pipeline import PipelineTrainer
 from .scff import ScffNet  # noqa: F401  (registers the "scff" kind)
+from .gnn import GnnNet  # noqa: F401  (registers the "gnn" kind)
 from .protocol import (
     STEPS,
     Batch,

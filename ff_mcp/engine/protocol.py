@@ -43,6 +43,7 @@ class DataSpec:
     num_classes: int
     image_shape: tuple[int, ...] | None = None
     data_kind: str = "rows"  # rows | images | graph
+    nodes: int = 0  # graph: the training graph's node count
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,8 +52,9 @@ class Graph:
 
     x: (N, F) float32 node features; edge_index: (2, E) int64 source/target node ids; y: (N,) int64
     labels, -1 for unlabelled nodes; train/val/test masks: (N,) bool. Validated on construction, so a
-    kind receives only a well-formed graph (Trainer.fit takes rows and images; graph kinds train
-    through their own session on the whole graph: one batch, every node).
+    kind receives only a well-formed graph. ``Trainer.fit(graph)`` trains on it: the rows of an
+    epoch are the training nodes (``Batch.x`` is the whole graph, ``Batch.index`` the nodes), and
+    evaluation scores the whole graph once, reading the validation and test nodes from their masks.
     """
 
     x: torch.Tensor
@@ -90,6 +92,14 @@ class Graph:
     @property
     def num_nodes(self) -> int:
         return int(self.x.shape[0])
+
+    def to(self, device: torch.device | str) -> "Graph":
+        """This graph with every tensor on ``device`` (itself when they are there already)."""
+        if self.x.device == torch.device(device):
+            return self
+        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return Graph(move(self.x), move(self.edge_index), move(self.y), move(self.train_mask), move(self.val_mask),
+                     move(self.test_mask))
 
 
 def check_images(x: torch.Tensor, image_shape: tuple[int, ...]) -> None:
@@ -160,6 +170,13 @@ class Session(ABC):
 
     def end_epoch(self, stats: torch.Tensor) -> None:
         """After each epoch's last step, before the statistics are read."""
+
+    def phase_finished(self, units: range) -> bool:
+        """After each epoch: True ends the phase early (e.g. early stopping on validation)."""
+        return False
+
+    def end_phase(self, units: range) -> None:
+        """After a phase's last epoch (also one ended early): e.g. restore the best-validation weights."""
 
     def end_fit(self) -> None:
         """After training, also when it failed: release what the run held."""

@@ -20,7 +20,7 @@ from ff_mcp import seeds
 
 from .device import AMP_CHOICES, resolve_device
 from .layers import OptimizerConfig
-from .protocol import STEPS, Batch, FFModel, Session, kind_of_config
+from .protocol import STEPS, Batch, FFModel, Graph, Session, kind_of_config
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,25 @@ def predict_in_chunks(model: FFModel, x: torch.Tensor, method: str | None = None
         model.train(was_training)
 
 
+def graph_accuracies(model: FFModel, graph: Graph, method: str | None = None) -> dict[str, float]:
+    """{train,val,test}_accuracy over the graph's masks (those it has), the whole graph scored once."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            predicted = model.predict_scores(graph.to(model.device), method).argmax(dim=1)
+    finally:
+        model.train(was_training)
+    y = graph.y.to(predicted.device)
+    out = {}
+    for split in ("train", "val", "test"):
+        mask = getattr(graph, f"{split}_mask")
+        if mask is not None and bool(mask.any()):
+            mask = mask.to(predicted.device)
+            out[f"{split}_accuracy"] = (predicted[mask] == y[mask]).float().mean().item()
+    return out
+
+
 def accuracy(model: FFModel, x: torch.Tensor, y: torch.Tensor, method: str | None = None,
              check: Callable[[], None] | None = None) -> float:
     """Fraction of rows whose predicted label equals y."""
@@ -250,7 +269,9 @@ class Trainer:
     def fit(self, x_train: torch.Tensor, y_train: torch.Tensor,
             x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
             resume: ResumeState | None = None, stop_after: int | None = None) -> TrainResult:
-        """x_train: (N, ...) float, y_train: (N,) int64. Data moves to the device once.
+        """x_train: (N, ...) float, y_train: (N,) int64; or x_train a ``Graph`` (y_train None): its
+        training nodes are the rows, validation and test accuracy come from its masks (``val_accuracy``,
+        ``test_accuracy``), and x_test is not used. Data moves to the device once.
 
         ``resume``: go on from a ``ResumeState`` (the model holds its weights); on CPU the result is
         bit-identical to the run that never stopped. ``stop_after``: end cleanly after that many epochs
@@ -258,10 +279,17 @@ class Trainer:
         ``resume_state`` holds where the run stands when fit returns."""
         cfg, model, session = self.config, self.model, self.session
         model.check_data(x_train, y_train, "train")
-        if x_test is not None:
-            model.check_data(x_test, y_test, "test")
-        x_train = x_train.to(self.device, torch.float32)
-        y_train = y_train.to(self.device, torch.long)
+        if isinstance(x_train, Graph):
+            if x_test is not None:
+                raise ValueError("x_test: a graph holds its test nodes (test_mask); give no x_test")
+            x_train = x_train.to(self.device)
+            y_train = x_train.y
+            self._train_nodes = x_train.train_mask.nonzero().squeeze(1)
+        else:
+            if x_test is not None:
+                model.check_data(x_test, y_test, "test")
+            x_train = x_train.to(self.device, torch.float32)
+            y_train = y_train.to(self.device, torch.long)
         if x_test is not None:
             x_test, y_test = x_test.to(self.device, torch.float32), y_test.to(self.device, torch.long)
         shuffle_gen = seeds.generator(cfg.seed, "shuffle")
@@ -320,6 +348,9 @@ class Trainer:
                                                       global_epoch)
                     finally:
                         session.end_epoch(stats)
+                    ends_phase = epoch + 1 == per_phase[phase_index] or session.phase_finished(units)
+                    if ends_phase and not self._stopped:
+                        session.end_phase(units)  # e.g. the best-validation weights back: the record shows them
                     if self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)
                     epoch_seconds = time.perf_counter() - started
@@ -341,6 +372,8 @@ class Trainer:
                     if stop_after is not None and global_epoch >= stop_after:
                         keep(global_epoch)
                         return self._result("stopped", history, train_seconds, samples)
+                    if ends_phase:
+                        break  # the phase's last epoch, or the session ended it early (early stopping)
             keep(total_epochs)
             return self._result("done", history, train_seconds, samples)
         finally:
@@ -359,11 +392,18 @@ class Trainer:
 
     def _run_epoch(self, x, y, units, shuffle_gen, negative_gen, stats, epoch) -> tuple[int, int]:
         """One epoch of mini-batches in the model's order; returns (rows, steps) trained."""
-        batches = list(self.session.batches(x.shape[0], self.config.batch_size, shuffle_gen, self.device))
+        graph = isinstance(x, Graph)
+        n = self._train_nodes.shape[0] if graph else x.shape[0]
+        batches = list(self.session.batches(n, self.config.batch_size, shuffle_gen, self.device))
         steps, rows = len(batches), 0
         self._epoch_whole = False
         for step, index in enumerate(batches):
-            self.session.step(Batch(x[index], y[index], index), negative_gen, units, stats)
+            if graph:  # the whole graph, and the training nodes of this batch
+                nodes = self._train_nodes[index]
+                batch = Batch(x, y[nodes], nodes)
+            else:
+                batch = Batch(x[index], y[index], index)
+            self.session.step(batch, negative_gen, units, stats)
             rows += index.shape[0]
             for cb in self.callbacks:
                 if hasattr(cb, "on_batch_end"):
@@ -403,7 +443,9 @@ class Trainer:
         last = epoch == epochs or self._stopped or (self._stop_after is not None and epoch >= self._stop_after)
         evaluate = method is not None and (last or epoch % cfg.eval_every == 0)
         try:
-            if evaluate and cfg.train_eval_rows > 0:
+            if evaluate and isinstance(x_train, Graph):  # the whole graph once per method, split by its masks
+                metrics.update(graph_accuracies(model, x_train, method))
+            elif evaluate and cfg.train_eval_rows > 0:
                 k = min(cfg.train_eval_rows, x_train.shape[0])
                 metrics["train_accuracy"] = accuracy(model, x_train[:k], y_train[:k], method, self._check_stop)
             if evaluate and x_test is not None:

@@ -11,6 +11,7 @@ class Limits:
 
     max_rows: int = 10_000  # rows of x per call (train, predict, goodness)
     max_features: int = 4096  # columns of x (a 64x64 image)
+    max_edges: int = 100_000  # [source, target] pairs of a graph (ff_train, ff_predict, ff_goodness with edges)
     max_classes: int = 1000  # labels 0..max_classes-1 in y
     max_hidden: int = 4096  # width of one hidden layer
     max_depth: int = 8  # number of hidden layers

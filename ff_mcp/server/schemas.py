@@ -18,6 +18,7 @@ class EpochMetrics(BaseModel):
     epochs: int = Field(description="epochs planned")
     loss: float | None = Field(None, description="mean FF loss over the layers")
     train_accuracy: float | None = Field(None, description="accuracy on up to 2000 training rows")
+    val_accuracy: float | None = Field(None, description="a graph: accuracy on its validation nodes")
     test_accuracy: float | None = Field(None, description="accuracy on the held-out split")
     train_seconds: float | None = Field(None, description="training seconds so far, evaluation excluded")
 
@@ -131,6 +132,10 @@ class DatasetEntry(BaseModel):
     image_shape: list[int] | None = None
     description: str = ""
     detail: str | None = Field(None, description="why it is unavailable")
+    data_kind: str = Field("rows", description="rows, or graph (node classification: sizes count labelled nodes; "
+                                               "train with variant 'gnn')")
+    nodes: int | None = Field(None, description="a graph's nodes")
+    val_size: int | None = Field(None, description="a graph's validation nodes (the standard split)")
 
 
 class DatasetList(BaseModel):

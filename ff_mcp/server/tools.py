@@ -20,8 +20,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ff_mcp.data import DATASETS, Dataset, list_datasets, load_dataset, validate_features
+from ff_mcp.data import DATASETS, GRAPH_DATASETS, Dataset, GraphDataset, list_datasets, load_data, validate_features
 from ff_mcp.data import canonical_name
+from ff_mcp.data.graphs import graph_from_arrays, split_masks
 from ff_mcp.engine import (
     goodness_names,
     model_kind_names,
@@ -104,6 +105,11 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                                                   f"at most {limits.max_features} finite numbers, all the same length)")]
     # any integers: labels that are not 0..K-1 ({3, 7}, {-1, 1}) are mapped to classes and back (data/checks.py)
     Label = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+    NodeId = Annotated[int, Field(ge=0, le=2**31 - 1)]
+    Edges = Annotated[list[Annotated[list[NodeId], Field(min_length=2, max_length=2)]],
+                      Field(max_length=limits.max_edges,
+                            description=f"a graph's edges as [source, target] node ids (rows of x), at most "
+                                        f"{limits.max_edges}; made undirected, self loops dropped")]
 
     @server.tool(
         title="Train a Forward-Forward model",
@@ -115,13 +121,22 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         name: Annotated[str, Field(min_length=1, max_length=64, pattern=NAME_PATTERN,
                                    description="name to save the model under (replaces a model of that name)")],
         dataset: Annotated[str | None, Field(max_length=64, description=f"a data set of this machine: "
-                                             f"{', '.join(DATASETS)} (see ff_datasets); or give x and y")] = None,
+                                             f"{', '.join(DATASETS)}, or the graphs {', '.join(GRAPH_DATASETS)} "
+                                             f"(see ff_datasets); or give x and y")] = None,
         x: Annotated[list[Row] | None, Field(min_length=2, max_length=limits.max_rows,
                                              description="training rows instead of a data set; a seeded 20% "
                                                          "is held out for test accuracy")] = None,
         y: Annotated[list[Label] | None, Field(min_length=2, max_length=limits.max_rows,
                                                description="one integer class label per row of x (any integers; "
-                                                           "predictions come back in the same labels)")] = None,
+                                                           "predictions come back in the same labels); with "
+                                                           "edges: 0..K-1, or -1 for an unlabelled node")] = None,
+        edges: Annotated[Edges | None, Field(description="with x and y: the rows are a graph's nodes and these its "
+                                                         "edges (variant 'gnn')")] = None,
+        split: Annotated[list[Literal["train", "val", "test", "none"]] | None,
+                         Field(max_length=limits.max_rows,
+                               description="with edges: each node's part (val nodes stop each layer early, test "
+                                           "nodes are scored); default: a seeded 60/20/20 % split of the labelled "
+                                           "nodes")] = None,
         hidden: Annotated[list[Annotated[int, Field(ge=1, le=limits.max_hidden)]] | None,
                           Field(min_length=1, max_length=limits.max_depth,
                                 description="hidden layer sizes, first layer first (default: the recipe's)")] = None,
@@ -140,8 +155,9 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                             Field(description="train all layers together, or one after another")] = "simultaneous",
         negatives: Annotated[Literal[tuple(negative_names())],
                              Field(description="how negative data is made")] = "wrong_label",
-        variant: Annotated[Literal[tuple(model_kind_names())],
-                           Field(description="the FF method (model kind); ff_variants lists them")] = "ff",
+        variant: Annotated[Literal[tuple(model_kind_names())] | None,
+                           Field(description="the FF method (model kind); ff_variants lists them; default: 'ff', "
+                                             "or 'gnn' for a graph")] = None,
         options: Annotated[dict[Annotated[str, Field(max_length=64)], Any] | None,
                            Field(max_length=64, description="the variant's options by name (ff_variants lists each "
                                                             "with its type and default); unknown names are "
@@ -161,9 +177,10 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         def prepare() -> Job:
             with client_errors():
                 validate_name(name, "name")
-                data = _training_data(state, name, dataset, x, y)
+                data = _training_data(state, name, dataset, x, y, edges, split, seed)
+                kind = variant or ("gnn" if isinstance(data, GraphDataset) else "ff")
                 return _submit(state, name, data, hidden, epochs, batch_size, lr, goodness, schedule, negatives,
-                               seed, device, variant, options or {}, recipe, client=client)
+                               seed, device, kind, options or {}, recipe, client=client)
 
         job = await anyio.to_thread.run_sync(prepare)
         if wait_seconds > 0:
@@ -198,15 +215,28 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         method: Annotated[str | None, Field(max_length=64, description="prediction method (ff_model_info lists a "
                                                                        "model's methods); default: the one it "
                                                                        "was evaluated with")] = None,
+        edges: Annotated[Edges | None, Field(description="a graph model (gnn): the edges between the rows of x")] = None,
+        y: Annotated[list[Annotated[int, Field(ge=-1, le=2**31 - 1)]] | None,
+                     Field(max_length=limits.max_rows,
+                           description="a graph model: the labels already known (-1 for nodes to predict); "
+                                       "omitted on the training graph: its own training labels")] = None,
     ) -> Prediction:
-        """Predict one label per row of x with a saved model; scores are per-label goodness or readout probabilities."""
+        """Predict one label per row of x with a saved model (for a gnn model: per node of the graph x, edges);
+        scores are per-label goodness, class probabilities or readout probabilities."""
         state = state_of(ctx)
 
         def work(token: CallToken) -> Prediction:
             checkpoint = state.registry.load(model)
             network = checkpoint.model
-            rows = _features(x, network.in_features, state.limits)
             chosen = _predict_method(checkpoint, method)
+            graph = _graph_input(network, x, edges, y, state.limits, "ff_predict")
+            if graph is not None:
+                token.check()
+                with torch.no_grad():
+                    scores = network.eval().predict_scores(graph, chosen)
+                scores = torch.nan_to_num(scores.float(), nan=0.0, posinf=3.4e38, neginf=-3.4e38)
+                return Prediction(labels=scores.argmax(dim=1).tolist(), scores=scores.tolist(), method=chosen)
+            rows = _features(x, network.in_features, state.limits)
             scores = predict_in_chunks(network, rows, chosen, chunk=CHUNK_ROWS, check=token.check)
             scores = torch.nan_to_num(scores.float(), nan=0.0, posinf=3.4e38, neginf=-3.4e38)
             values = checkpoint.extra.get("label_values")
@@ -223,14 +253,24 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         x: Rows,
         labels: Annotated[list[Label] | None, Field(max_length=limits.max_rows,
                                                     description="one label per row to embed; omit for the neutral "
-                                                                "(no label) input")] = None,
+                                                                "(no label) input (a gnn model: the best label)")] = None,
+        edges: Annotated[Edges | None, Field(description="a graph model (gnn): the edges between the rows of x")] = None,
     ) -> GoodnessResult:
-        """Goodness and p(positive) of every row at every layer, for the given labels or a neutral label."""
+        """Goodness and p(positive) of every row at every layer, for the given labels or a neutral label
+        (a gnn model: of every node of the graph x, edges)."""
         state = state_of(ctx)
 
         def work(token: CallToken) -> GoodnessResult:
             checkpoint = state.registry.load(model)
             network = checkpoint.model
+            graph = _graph_input(network, x, edges, None, state.limits, "ff_goodness")
+            if graph is not None:
+                chosen = None if labels is None else _goodness_labels(labels, graph.num_nodes, network)
+                token.check()
+                with torch.no_grad():
+                    layers = network.eval().layer_goodness(graph, chosen)
+                return GoodnessResult(layers=[LayerGoodness(goodness=_finite(part["goodness"]),
+                                                            p_positive=_finite(part["p_positive"])) for part in layers])
             rows = _features(x, network.in_features, state.limits)
             classes = None if labels is None else to_class_indices(labels, checkpoint.extra.get("label_values"),
                                                                    "labels")
@@ -329,7 +369,8 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
             DatasetEntry(name=i.name, available=i.available, location=i.location, searched=list(i.searched),
                          num_classes=i.num_classes, in_features=i.in_features, train_size=i.train_size,
                          test_size=i.test_size, image_shape=list(i.image_shape) if i.image_shape else None,
-                         description=i.description, detail=i.detail)
+                         description=i.description, detail=i.detail, data_kind=i.data_kind,
+                         **({"nodes": i.nodes, "val_size": i.val_size} if i.data_kind == "graph" else {}))
             for i in infos
         ])
 
@@ -337,9 +378,24 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
 # ---- helpers (plain functions, no MCP) --------------------------------------------------------
 
 
-def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: Any) -> Dataset:
-    if dataset is not None and (x is not None or y is not None):
-        raise ValueError("give either dataset or x and y, not both")
+def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: Any, edges: Any = None,
+                   split: Any = None, seed: int = 0) -> Dataset | GraphDataset:
+    if dataset is not None and (x is not None or y is not None or edges is not None):
+        raise ValueError("give either dataset or x and y (and edges for a graph), not several")
+    if split is not None and edges is None:
+        raise ValueError("split: only a graph given as x, y and edges takes a split per node")
+    if edges is not None:
+        if x is None or y is None:
+            raise ValueError("edges need x (one feature row per node) and y (one label per node, -1 if unknown)")
+        _check_rows(x, state.limits, "x")
+        if len(y) != len(x):
+            raise ValueError(f"y has {len(y)} labels but x has {len(x)} nodes; give one label per node (-1: unknown)")
+        bad = next((i for i, v in enumerate(y) if not -1 <= v < state.limits.max_classes), None)
+        if bad is not None:
+            raise ValueError(f"y[{bad}] is {y[bad]}; a graph's labels must be in [0, {state.limits.max_classes}) "
+                             f"or -1 for an unlabelled node")
+        train, val, test = split_masks(split, y, seed)
+        return graph_from_arrays(x, edges, y, train, val, test, name=name)
     if dataset is None:
         if x is None and y is None:
             raise ValueError(f"give dataset (one of: {', '.join(DATASETS)}) or training rows x with labels y")
@@ -353,11 +409,13 @@ def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: A
             raise ValueError(f"y has {classes} distinct labels; at most {state.limits.max_classes} classes are "
                              f"allowed (max_classes)")
         return checked_arrays(x, y, name=name)
+    if isinstance(dataset, str) and dataset.strip().lower() in GRAPH_DATASETS:
+        return load_data(dataset, data_dir=state.config.dataset_dir)
     key = canonical_name(dataset)
-    return load_dataset(key, data_dir=state.config.dataset_dir)
+    return load_data(key, data_dir=state.config.dataset_dir)
 
 
-def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None, epochs: int | None,
+def _submit(state: AppState, name: str, data: Dataset | GraphDataset, hidden: list[int] | None, epochs: int | None,
             batch_size: int | None, lr: float | None, goodness: str, schedule: str, negatives: str, seed: int,
             device: str, variant: str = "ff", variant_options: dict[str, Any] | None = None,
             recipe: str = "auto", client: str | None = None) -> Job:
@@ -385,7 +443,8 @@ def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None,
     if data.in_features > limits.max_features:
         raise ValueError(f"data set {data.name!r} has {data.in_features} features; max_features is {limits.max_features}")
     resolve_device(device)
-    if negatives == "hybrid" and (data.image_shape is None or len(data.image_shape) != 2):
+    image_shape = getattr(data, "image_shape", None)
+    if negatives == "hybrid" and (image_shape is None or len(image_shape) != 2):
         raise ValueError("negatives 'hybrid' needs image data with a 2-D image_shape (a data set such as digits "
                          "or mnist); use 'noise' or 'wrong_label' for rows given as x")
     options.model_config(data)  # raises ValueError on a combination the engine cannot build, or a bad option
@@ -413,16 +472,17 @@ def _submit(state: AppState, name: str, data: Dataset, hidden: list[int] | None,
             "device": result.device,
             "torch": torch.__version__,
         }
+        label_values, warnings = getattr(data, "label_values", None), getattr(data, "warnings", ())
         extra = {"dataset": data.name, "source": data.source, "job_id": job.job_id,
-                 **({"label_values": list(data.label_values)} if data.label_values else {}),
-                 **({"warnings": list(data.warnings)} if data.warnings else {})}
+                 **({"label_values": list(label_values)} if label_values else {}),
+                 **({"warnings": list(warnings)} if warnings else {})}
         registry.save(name, trained.network.cpu(), trained.train_config.to_dict(), _json_safe(metrics), extra)
         return result.state
 
     try:
         job = state.jobs.submit(name, planned, work, on_finish=lambda: registry.release(name, holder),
                                 client=client, max_per_client=limits.max_jobs_per_client)
-        job.warnings = list(data.warnings)
+        job.warnings = list(getattr(data, "warnings", ()))
         return job
     except BaseException:
         registry.release(name, holder)
@@ -491,6 +551,31 @@ def _check_rows(x: Any, limits: Limits, field: str) -> None:
 def _features(x: Any, in_features: int, limits: Limits) -> torch.Tensor:
     _check_rows(x, limits, "x")
     return validate_features(x, in_features)
+
+
+def _graph_input(network: Any, x: Any, edges: Any, y: Any, limits: Limits, tool: str) -> Any:
+    """The graph (x, edges, known labels y) a gnn model scores, or None for a model of rows; errors name the field."""
+    graph_model = "graph" in getattr(network, "data_kinds", ())
+    if not graph_model:
+        if edges is not None or y is not None:
+            field = "edges" if edges is not None else "y"
+            raise ValueError(f"{field}: this model (kind {network.kind!r}) scores rows; {field} applies to gnn models")
+        return None
+    if edges is None:
+        raise ValueError(f"edges: this model is a graph model (kind {network.kind!r}); {tool} needs the graph's edges "
+                         f"([source, target] node ids, [] for none) with x its node features")
+    _check_rows(x, limits, "x")
+    if y is not None and len(y) != len(x):
+        raise ValueError(f"y has {len(y)} labels but x has {len(x)} nodes; give one per node (-1: to predict)")
+    if y is not None:
+        bad = next((i for i, v in enumerate(y) if v >= network.num_classes), None)
+        if bad is not None:
+            raise ValueError(f"y[{bad}] is {y[bad]}; labels must be in [0, {network.num_classes}) or -1")
+    labels = y if y is not None else [-1] * len(x)
+    graph = graph_from_arrays(x, edges, labels, num_classes=network.num_classes, labels_needed=False).graph
+    if graph.x.shape[1] != network.in_features:
+        raise ValueError(f"x: this model expects {network.in_features} features per node, got {graph.x.shape[1]}")
+    return graph
 
 
 def _predict_method(checkpoint: Any, method: str | None = None) -> str:

@@ -1,0 +1,133 @@
+"""Forward-learned GNNs on Cora and CiteSeer (Planetoid split) beside backprop GNNs of the same depth,
+with each run's peak memory.
+
+Each (data set, method, layer, depth) point trains in a fresh subprocess: ``ff-mcp``'s "gnn" kind,
+full batch, Adam (lr 1e-2, weight decay 5e-4: the recipe), up to ``--epochs`` epochs per layer ended by
+early stopping on the validation nodes (patience 100 checks, one check every 2 epochs), best-validation
+weights kept. Depth counts convolutions: sf / ff with L layers of 128 units; bp with L - 1 hidden layers
+of 128 and an output convolution (bp depth 2 is Kipf & Welling's GCN shape). Validation accuracy
+chooses the depth and dropout (``--dropouts``) of each method; every run's test accuracy is computed once, after training, and the
+chosen one is reported beside it. Memory: the subprocess's peak RSS during training minus its RSS
+after loading the graph (the kernel's VmHWM, reset before training), i.e. model, optimizer and working
+memory.
+
+    python bench/gnn_accuracy.py --datasets cora,citeseer --methods sf,bp --depths 1,2,3,4 --dropouts 0,0.5 --record
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def child(dataset: str, method: str, layer: str, depth: int, epochs: int, seed: int, width: int,
+          dropout: float) -> dict:
+    import torch
+
+    from ff_mcp.data.graphs import load_planetoid
+    from ff_mcp.engine import DataSpec, OptimizerConfig, Trainer, TrainConfig, build_model
+    from ff_mcp.engine.gnn import GnnNet, GnnOptions
+    from ff_mcp.engine.trainer import graph_accuracies
+    from ff_mcp.recipes import GRAPH_LR
+
+    def rss() -> int:
+        with open("/proc/self/status") as f:
+            fields = dict(line.split(":", 1) for line in f)
+        return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+
+    data = load_planetoid(dataset)
+    graph = data.graph
+    # choose on validation: the run sees no test nodes until it has finished
+    blind = type(graph)(graph.x, graph.edge_index, graph.y, graph.train_mask, graph.val_mask, None)
+    hidden = (width,) * (depth - 1 if method == "bp" else depth)
+    spec = DataSpec(data.in_features, data.num_classes, None, "graph", graph.num_nodes)
+    cfg = GnnNet.build_config(spec, hidden, GnnOptions(method=method, layer=layer, dropout=dropout))
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")  # reset VmHWM to the current RSS
+    except OSError:
+        pass
+    before, _ = rss()
+    model = build_model(cfg, seed)
+    train = TrainConfig(epochs=epochs, optimizer=OptimizerConfig("adam", GRAPH_LR, weight_decay=5e-4),
+                        cooldown=False, seed=seed, eval_every=epochs)
+    started = time.perf_counter()
+    result = Trainer(model, train).fit(blind, None)
+    seconds = time.perf_counter() - started
+    _, peak = rss()
+    scores = graph_accuracies(model, graph)  # the test nodes, once
+    return {"dataset": dataset, "method": method, "layer": layer, "depth": depth, "hidden": list(hidden),
+            "dropout": dropout,
+            "val_accuracy": scores["val_accuracy"], "test_accuracy": scores["test_accuracy"],
+            "train_accuracy": scores["train_accuracy"], "epochs_run": len(result.history),
+            "epochs_per_layer": [sum(1 for h in result.history if h["layers"][0]["layer"] == i)
+                                 for i in range(len(model.local_units()))],
+            "train_seconds": round(seconds, 2), "peak_memory_mib": round((peak - before) / 2**20, 2),
+            "torch_threads": torch.get_num_threads()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", default="cora,citeseer")
+    parser.add_argument("--methods", default="sf,bp")
+    parser.add_argument("--layer", default="gcn", choices=["gcn", "sage"])
+    parser.add_argument("--depths", default="1,2,3,4")
+    parser.add_argument("--epochs", type=int, default=1000, help="most epochs per layer (early stopping ends sooner)")
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--dropouts", default="0,0.5", help="dropout on each layer's input; validation chooses")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--record", action="store_true", help="write bench/results/gnn-accuracy-*.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        dataset, method, depth, dropout = args.child.split(":")
+        print(json.dumps(child(dataset, method, args.layer, int(depth), args.epochs, args.seed, args.width,
+                               float(dropout))))
+        return 0
+    rows = []
+    for dataset in args.datasets.split(","):
+        for method in args.methods.split(","):
+            for depth, dropout in ((int(d), p) for d in args.depths.split(",") for p in args.dropouts.split(",")):
+                out = subprocess.run([sys.executable, __file__, "--child", f"{dataset}:{method}:{depth}:{dropout}",
+                                      "--layer", args.layer, "--epochs", str(args.epochs), "--width", str(args.width),
+                                      "--seed", str(args.seed)], capture_output=True, text=True, check=True)
+                row = json.loads(out.stdout.strip().splitlines()[-1])
+                rows.append(row)
+                print(f"{dataset:9s} {method:5s} {args.layer} depth {depth} dropout {dropout}: val {100 * row['val_accuracy']:.1f} % "
+                      f"test {100 * row['test_accuracy']:.1f} %  epochs {row['epochs_per_layer']}  "
+                      f"{row['train_seconds']:.1f} s  peak {row['peak_memory_mib']:.1f} MiB", flush=True)
+    chosen = {}
+    for dataset in args.datasets.split(","):
+        for method in args.methods.split(","):
+            runs = [r for r in rows if r["dataset"] == dataset and r["method"] == method]
+            best = max(runs, key=lambda r: (r["val_accuracy"], -r["depth"]))
+            chosen[f"{dataset}/{method}"] = {"depth": best["depth"], "dropout": best["dropout"],
+                                             "val_accuracy": best["val_accuracy"],
+                                             "test_accuracy": best["test_accuracy"]}
+            print(f"validation chooses {dataset} {method}: depth {best['depth']} dropout {best['dropout']} (val {100 * best['val_accuracy']:.1f} %,"
+                  f" test {100 * best['test_accuracy']:.1f} %)")
+    if args.record:
+        import torch
+
+        from ff_mcp.bench import record
+
+        tag = f"{args.datasets.replace(',', '-')}-{args.methods.replace(',', '-')}-{args.layer}"
+        path = record("gnn-accuracy", tag, {"runs": rows, "chosen_on_validation": chosen, "settings": {
+            "epochs_per_layer_max": args.epochs, "width": args.width, "seed": args.seed, "optimizer": "adam",
+            "weight_decay": 5e-4, "patience_checks": 100, "val_every": 2, "dropouts": args.dropouts,
+            "memory": "peak RSS during training minus RSS after loading the graph (fresh subprocess per run)"}},
+            torch.device("cpu"), command="python bench/gnn_accuracy.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
+        print(f"recorded {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
