@@ -159,12 +159,43 @@ def _train_text(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _eval_graph(args: argparse.Namespace, ckpt) -> int:
+    """A graph model on a graph data set's validation and test nodes (every method it has)."""
+    from ff_mcp.data import GRAPH_DATASETS, load_data
+    from ff_mcp.engine.trainer import graph_accuracies
+
+    model = ckpt.model
+    if args.dataset not in GRAPH_DATASETS or "graph" not in model.data_kinds:
+        raise ValueError(f"--dataset: model {args.model} (kind {ckpt.kind!r}) and data set {args.dataset!r} do not "
+                         f"match: graph models evaluate on {', '.join(GRAPH_DATASETS)}, others on rows")
+    if args.limit_test is not None:
+        raise ValueError("--limit-test: a graph's test nodes are fixed by its split")
+    data = load_data(args.dataset, data_dir=args.data_dir)
+    if data.in_features != model.in_features:
+        raise ValueError(f"model {args.model} expects {model.in_features} features, {data.name} has {data.in_features}")
+    methods = [model.check_method(args.method)] if args.method else list(model.prediction_methods())
+    result: dict[str, Any] = {"dataset": data.name, "model_path": str(args.model), "variant": ckpt.kind,
+                              "test_nodes": int(data.graph.test_mask.sum())}
+    for method in methods:
+        scores = graph_accuracies(model, data.graph, method)
+        result[f"val_accuracy_{method}"] = scores.get("val_accuracy")
+        result[f"test_accuracy_{method}"] = scores.get("test_accuracy")
+    result["predict_method"] = methods[0]
+    result["val_accuracy"] = result[f"val_accuracy_{methods[0]}"]
+    result["test_accuracy"] = result[f"test_accuracy_{methods[0]}"]
+    result["test_error"] = 1.0 - result["test_accuracy"]
+    _emit(args, result, "\n".join(f"{k:<24}{v}" for k, v in result.items()))
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
-    from ff_mcp.data import load_dataset
+    from ff_mcp.data import GRAPH_DATASETS, load_dataset
     from ff_mcp.engine import accuracy, load_checkpoint, resolve_device
 
     ckpt = load_checkpoint(args.model, device=resolve_device(args.device))
     model = ckpt.model
+    if args.dataset in GRAPH_DATASETS or "graph" in model.data_kinds:
+        return _eval_graph(args, ckpt)
     data = load_dataset(args.dataset, data_dir=args.data_dir, limit_test=args.limit_test)
     if data.in_features != model.in_features:
         raise SystemExit(

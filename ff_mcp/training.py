@@ -188,6 +188,17 @@ class TrainedModel:
         }
 
 
+def check_variant_data(variant: str, data: Dataset | GraphDataset) -> str:
+    """The data's kind (rows or graph); ValueError when ``variant`` does not train on it."""
+    kind = get_model_kind(variant)
+    data_kind = "graph" if isinstance(data, GraphDataset) else "rows"
+    if data_kind not in kind.data_kinds:
+        hint = " (graphs train with variant 'gnn')" if data_kind == "graph" else ""
+        raise ValueError(f"variant {variant!r} trains on {', '.join(kind.data_kinds)}; data set {data.name!r} "
+                         f"is {data_kind}{hint}")
+    return data_kind
+
+
 def train_model(data: Dataset | GraphDataset, options: TrainOptions, out: str | Path | None = None,
                 callbacks: list | tuple = (), should_stop: Callable[[], bool] | None = None,
                 extra: dict[str, Any] | None = None, stop_after: int | None = None) -> TrainedModel:
@@ -195,12 +206,7 @@ def train_model(data: Dataset | GraphDataset, options: TrainOptions, out: str | 
     and save to ``out`` if given (with the state a later ``resume_model`` needs, where the kind keeps one).
     ``stop_after``: end after that many of the planned epochs."""
     options = options.resolved(data)
-    kind = get_model_kind(options.variant)
-    data_kind = "graph" if isinstance(data, GraphDataset) else "rows"
-    if data_kind not in kind.data_kinds:
-        hint = " (graphs train with variant 'gnn')" if data_kind == "graph" else ""
-        raise ValueError(f"variant {options.variant!r} trains on {', '.join(kind.data_kinds)}; data set {data.name!r} "
-                         f"is {data_kind}{hint}")
+    data_kind = check_variant_data(options.variant, data)
     net_cfg = options.model_config(data)
     train_cfg = options.train_config()
     network = build_model(net_cfg, seed=train_cfg.seed)

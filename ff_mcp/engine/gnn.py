@@ -83,6 +83,14 @@ def l2_rows(h: torch.Tensor) -> torch.Tensor:
     return h / (h.norm(dim=-1, keepdim=True) + 1e-8)
 
 
+def dropout(h: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout with masks from ``generator`` (the run's seeded stream, not torch's global one)."""
+    if p <= 0 or generator is None:
+        return h
+    keep = torch.rand(h.shape, generator=generator) >= p
+    return h * keep.to(h.device) / (1 - p)
+
+
 def with_class_nodes(edge_index: torch.Tensor, n: int, classes: torch.Tensor) -> torch.Tensor:
     """The edges plus node ``n + classes[i]`` <-> node i for every i with classes[i] >= 0 (both directions)."""
     nodes = (classes >= 0).nonzero().squeeze(1)
@@ -265,20 +273,17 @@ class GnnNet(FFModel):
         return torch.cat([x, block], dim=-1)
 
     def layer_output(self, i: int, h: torch.Tensor | tuple[torch.Tensor, torch.Tensor], op: torch.Tensor,
-                     dropout: float = 0.0) -> torch.Tensor:
+                     p: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
         """relu(conv(l2norm(h))). ``h`` may be (x (N, F), labels (R, N)) for FF-LA's first layer: the copies
         share x, so x W is computed once and each copy adds its label block's share (the same numbers as
         conv on the concatenated rows, a K-th of the work)."""
         if isinstance(h, tuple):
             x, labels = h
-            if dropout > 0:
+            if p > 0 and generator is not None:
                 h = self.label_features_from(x, labels)
             else:
                 return F.relu(self._first_layer_labels(x, labels, op))
-        h = l2_rows(h)
-        if dropout > 0:
-            h = F.dropout(h, dropout, training=True)
-        return F.relu(self.layers[i](h, op))
+        return F.relu(self.layers[i](dropout(l2_rows(h), p, generator), op))
 
     def _first_layer_labels(self, x: torch.Tensor, labels: torch.Tensor, op: torch.Tensor) -> torch.Tensor:
         layer, k, f = self.layers[0], self.num_classes, x.shape[1]
@@ -297,13 +302,14 @@ class GnnNet(FFModel):
             out = out + project(layer.root)
         return out
 
-    def bp_logits(self, x: torch.Tensor, op: torch.Tensor, dropout: float = 0.0) -> torch.Tensor:
-        """bp: the standard GCN / SAGE stack: conv, ReLU, dropout per hidden layer, then the output conv."""
+    def bp_logits(self, x: torch.Tensor, op: torch.Tensor, p: float = 0.0,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """bp: the standard GCN / SAGE stack: dropout, conv, ReLU per hidden layer, then dropout and the
+        output conv (dropout only while training: with a generator)."""
         h = x
         for layer in self.layers:
-            h = F.dropout(h, dropout, training=dropout > 0)
-            h = F.relu(layer(h, op))
-        return self.head(F.dropout(h, dropout, training=dropout > 0), op)
+            h = F.relu(layer(dropout(h, p, generator), op))
+        return self.head(dropout(h, p, generator), op)
 
     # ---- prediction -------------------------------------------------------------------------------
 
@@ -481,23 +487,21 @@ class GnnSession(Session):
         model, cfg, unit = self.model, self.model.config, units.start
         graph, train, n = self.graph, self.cache["train"], self.graph.num_nodes
         y = graph.y[train]
-        drop = cfg.dropout
-        if drop > 0:
-            torch.manual_seed(int(torch.randint(0, 2**62, (1,), generator=self.generator)))  # seeded dropout masks
+        drop, gen = cfg.dropout, self.generator
         if cfg.method == "bp":
-            loss = F.cross_entropy(model.bp_logits(graph.x, self.cache["op"], drop)[train], y)
+            loss = F.cross_entropy(model.bp_logits(graph.x, self.cache["op"], drop, gen)[train], y)
         elif cfg.method == "sf":
-            h = model.layer_output(unit, self.cache["input"], self.cache["op"], drop)
+            h = model.layer_output(unit, self.cache["input"], self.cache["op"], drop, gen)
             loss = sf_loss(h[train], h[n:], y, cfg.temperature)
             g = h[train].pow(2).mean(-1)
             stats[unit, 1] += g.detach().sum()
         elif cfg.method == "ff":
-            h = model.layer_output(unit, self.cache["input"], self.cache["op"], drop)  # (K, N, d)
+            h = model.layer_output(unit, self.cache["input"], self.cache["op"], drop, gen)  # (K, N, d)
             loss = graph_ff_loss(h[0, train], h[1:, train], cfg.theta)
             stats[unit, 1] += h[0, train].pow(2).sum(-1).detach().sum()
             stats[unit, 2] += h[1:, train].pow(2).sum(-1).detach().mean(0).sum()
         else:  # ff-vn: the same input through the positive and each negative graph
-            outs = [model.layer_output(unit, self.cache["input"], op, drop)[train] for op in self.cache["ops"]]
+            outs = [model.layer_output(unit, self.cache["input"], op, drop, gen)[train] for op in self.cache["ops"]]
             loss = graph_ff_loss(outs[0], torch.stack(outs[1:]), cfg.theta)
             stats[unit, 1] += outs[0].pow(2).sum(-1).detach().sum()
             stats[unit, 2] += torch.stack(outs[1:]).pow(2).sum(-1).detach().mean(0).sum()

@@ -75,6 +75,9 @@ class Job:
         self.metrics = {k: v for k, v in metrics.items() if k != "layers"}
         self.history.append(epoch_record(metrics))
         self.epoch = int(metrics.get("epoch", self.epoch + 1))
+        # the run's own plan (a kind that trains its layers in phases plans epochs per phase); early
+        # stopping may end phases sooner, so epoch can jump between phases
+        self.epochs = max(int(metrics.get("epochs", self.epochs)), self.epoch)
 
     # ---- read by tools ----------------------------------------------------------------------
 

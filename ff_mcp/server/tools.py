@@ -419,8 +419,9 @@ def _submit(state: AppState, name: str, data: Dataset | GraphDataset, hidden: li
             batch_size: int | None, lr: float | None, goodness: str, schedule: str, negatives: str, seed: int,
             device: str, variant: str = "ff", variant_options: dict[str, Any] | None = None,
             recipe: str = "auto", client: str | None = None) -> Job:
-    from ff_mcp.training import TrainOptions
+    from ff_mcp.training import TrainOptions, check_variant_data
 
+    check_variant_data(variant, data)
     limits = state.limits
     options = TrainOptions(hidden=tuple(hidden) if hidden else None, epochs=epochs, batch_size=batch_size, lr=lr,
                            goodness=goodness, schedule=schedule, negatives=negatives, seed=seed, device=device,

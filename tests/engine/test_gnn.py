@@ -225,3 +225,37 @@ def test_split_masks_default_is_seeded_and_stratified():
     assert [m.tolist() for m in split_masks(None, y, seed=3)] == [m.tolist() for m in (train, val, test)]
     with pytest.raises(ValueError, match=r"split\[1\] is 'tran'"):
         split_masks(["train", "tran"], [0, 1])
+
+
+@needs_planetoid
+def test_cli_trains_and_evaluates_a_graph(tmp_path, capsys):
+    import json
+
+    from ff_mcp.cli import main
+
+    out = tmp_path / "cora.safetensors"
+    assert main(["train", "--dataset", "cora", "--epochs", "6", "--hidden", "16", "--quiet", "--json",
+                 "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["variant"] == "gnn" and summary["val_accuracy"] is not None and out.exists()
+    assert main(["eval", "--model", str(out), "--dataset", "cora", "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert evaluated["test_accuracy"] == pytest.approx(summary["test_accuracy"])
+    assert main(["train", "--dataset", "cora", "--variant", "ff", "--epochs", "1", "--quiet"]) == 2
+    assert "variant 'ff' trains on rows" in capsys.readouterr().err
+
+
+def test_dropout_is_seeded_and_leaves_the_global_random_stream_alone():
+    graph = six_node_graph()
+
+    def run():
+        cfg = GnnNet.build_config(DataSpec(3, 2, None, "graph", 6), (4,), GnnOptions(method="sf", dropout=0.5))
+        net = build_model(cfg, 0)
+        Trainer(net, TrainConfig(epochs=5, optimizer=OptimizerConfig("adam", 1e-2), cooldown=False)).fit(graph, None)
+        return net
+
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a, b = run(), run()
+    assert torch.equal(torch.get_rng_state(), state)
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
