@@ -381,7 +381,7 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
 def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: Any, edges: Any = None,
                    split: Any = None, seed: int = 0) -> Dataset | GraphDataset:
     if dataset is not None and (x is not None or y is not None or edges is not None):
-        raise ValueError("give either dataset or x and y (and edges for a graph), not several")
+        raise ValueError("give either dataset or x and y (with edges for a graph), not both")
     if split is not None and edges is None:
         raise ValueError("split: only a graph given as x, y and edges takes a split per node")
     if edges is not None:

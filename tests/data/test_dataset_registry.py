@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import ff_mcp.data.mnist as mnist_module
-from ff_mcp.data import DATASETS, Dataset, DatasetNotFoundError, list_datasets, load_dataset
+from ff_mcp.data import DATASETS, GRAPH_DATASETS, Dataset, DatasetNotFoundError, list_datasets, load_dataset
 from ff_mcp.data.idx import write_idx
 
 SHARED = Path(os.path.abspath(Path(__file__).resolve().parents[2] / ".." / "shared" / "data"))
@@ -58,7 +58,9 @@ def test_limits_larger_than_the_data_keep_everything():
 
 def test_list_datasets_finds_the_shared_data():
     infos = {info.name: info for info in list_datasets()}
-    assert list(infos) == list(DATASETS)
+    assert list(infos) == list(DATASETS) + list(GRAPH_DATASETS)
+    assert infos["cora"].available and infos["cora"].data_kind == "graph" and infos["cora"].nodes == 2708
+    assert infos["cora"].location == str((SHARED / "planetoid").resolve())
     assert infos["mnist"].available and infos["mnist"].location == str(SHARED / "mnist")
     assert infos["fashion-mnist"].location == str(SHARED / "fashion-mnist")
     assert (infos["mnist"].train_size, infos["mnist"].test_size, infos["mnist"].in_features) == (60000, 10000, 784)
