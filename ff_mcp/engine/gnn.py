@@ -288,7 +288,6 @@ class GnnNet(FFModel):
     def _first_layer_labels(self, x: torch.Tensor, labels: torch.Tensor, op: torch.Tensor) -> torch.Tensor:
         layer, k, f = self.layers[0], self.num_classes, x.shape[1]
         known = (labels >= 0).unsqueeze(-1)  # (R, N, 1)
-        onehot = F.one_hot(labels.clamp(min=0), k).float()
         norm = torch.sqrt(x.pow(2).sum(-1) + torch.where(known[..., 0], 1.0, 1.0 / k)) + 1e-8  # (R, N)
 
         def project(weight: torch.Tensor) -> torch.Tensor:

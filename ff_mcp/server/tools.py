@@ -20,7 +20,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import Field
 
-from ff_mcp.data import DATASETS, GRAPH_DATASETS, Dataset, GraphDataset, list_datasets, load_data, validate_features
+from ff_mcp.data import (DATASETS, GRAPH_DATASETS, Dataset, GraphDataset, list_datasets, load_data, load_dataset,
+                         validate_features)
 from ff_mcp.data import canonical_name
 from ff_mcp.data.graphs import graph_from_arrays, split_masks
 from ff_mcp.engine import (
