@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def child(dataset: str, method: str, layer: str, depth: int, epochs: int, seed: int, width: int,
-          dropout: float) -> dict:
+          dropout: float, hide_labels: float = 0.0) -> dict:
     import torch
 
     from ff_mcp.data.graphs import load_planetoid
@@ -49,7 +49,8 @@ def child(dataset: str, method: str, layer: str, depth: int, epochs: int, seed: 
     blind = type(graph)(graph.x, graph.edge_index, graph.y, graph.train_mask, graph.val_mask, None)
     hidden = (width,) * (depth - 1 if method == "bp" else depth)
     spec = DataSpec(data.in_features, data.num_classes, None, "graph", graph.num_nodes)
-    cfg = GnnNet.build_config(spec, hidden, GnnOptions(method=method, layer=layer, dropout=dropout))
+    cfg = GnnNet.build_config(spec, hidden, GnnOptions(method=method, layer=layer, dropout=dropout,
+                                                                  hide_labels=hide_labels))
     try:
         with open("/proc/self/clear_refs", "w") as f:
             f.write("5")  # reset VmHWM to the current RSS
@@ -65,7 +66,7 @@ def child(dataset: str, method: str, layer: str, depth: int, epochs: int, seed: 
     _, peak = rss()
     scores = graph_accuracies(model, graph)  # the test nodes, once
     return {"dataset": dataset, "method": method, "layer": layer, "depth": depth, "hidden": list(hidden),
-            "dropout": dropout,
+            "dropout": dropout, "hide_labels": hide_labels,
             "val_accuracy": scores["val_accuracy"], "test_accuracy": scores["test_accuracy"],
             "train_accuracy": scores["train_accuracy"], "epochs_run": len(result.history),
             "epochs_per_layer": [sum(1 for h in result.history if h["layers"][0]["layer"] == i)
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=1000, help="most epochs per layer (early stopping ends sooner)")
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--dropouts", default="0,0.5", help="dropout on each layer's input; validation chooses")
+    parser.add_argument("--hide-labels", type=float, default=0.0, help="sf's hide_labels option (the label trick)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--record", action="store_true", help="write bench/results/gnn-accuracy-*.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -90,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         dataset, method, depth, dropout = args.child.split(":")
         print(json.dumps(child(dataset, method, args.layer, int(depth), args.epochs, args.seed, args.width,
-                               float(dropout))))
+                               float(dropout), args.hide_labels if method == "sf" else 0.0)))
         return 0
     rows = []
     for dataset in args.datasets.split(","):
@@ -98,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             for depth, dropout in ((int(d), p) for d in args.depths.split(",") for p in args.dropouts.split(",")):
                 out = subprocess.run([sys.executable, __file__, "--child", f"{dataset}:{method}:{depth}:{dropout}",
                                       "--layer", args.layer, "--epochs", str(args.epochs), "--width", str(args.width),
+                                      "--hide-labels", str(args.hide_labels),
                                       "--seed", str(args.seed)], capture_output=True, text=True, check=True)
                 row = json.loads(out.stdout.strip().splitlines()[-1])
                 rows.append(row)
@@ -119,10 +122,12 @@ def main(argv: list[str] | None = None) -> int:
 
         from ff_mcp.bench import record
 
-        tag = f"{args.datasets.replace(',', '-')}-{args.methods.replace(',', '-')}-{args.layer}"
+        tag = f"{args.datasets.replace(',', '-')}-{args.methods.replace(',', '-')}-{args.layer}" + (
+            f"-hide{args.hide_labels:g}" if args.hide_labels else "")
         path = record("gnn-accuracy", tag, {"runs": rows, "chosen_on_validation": chosen, "settings": {
             "epochs_per_layer_max": args.epochs, "width": args.width, "seed": args.seed, "optimizer": "adam",
             "weight_decay": 5e-4, "patience_checks": 100, "val_every": 2, "dropouts": args.dropouts,
+            "hide_labels": args.hide_labels,
             "memory": "peak RSS during training minus RSS after loading the graph (fresh subprocess per run)"}},
             torch.device("cpu"), command="python bench/gnn_accuracy.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
         print(f"recorded {path}")

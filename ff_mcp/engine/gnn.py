@@ -158,6 +158,7 @@ class GnnConfig:
     patience: int = 100  # validation checks without improvement before a layer (or bp) stops
     val_every: int = 2  # epochs between validation checks
     dropout: float = 0.0
+    hide_labels: float = 0.0  # sf: fraction of training nodes whose class-node edges are hidden each epoch
     nodes: int = 0  # nodes of the training graph (its labelled training nodes are kept as prediction anchors)
 
     def __post_init__(self) -> None:
@@ -182,6 +183,9 @@ class GnnConfig:
                              f"{self.val_every}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 <= self.hide_labels < 1.0 or (self.hide_labels and self.method != "sf"):
+            raise ValueError(f"hide_labels must be in [0, 1), and is an option of method 'sf' only; got "
+                             f"{self.hide_labels} with method {self.method!r}")
         if not 0 <= self.nodes <= 10_000_000:
             raise ValueError(f"nodes must be in [0, 10000000], got {self.nodes}")
 
@@ -208,6 +212,9 @@ class GnnOptions:
     patience: int = field(default=100, metadata={"help": "validation checks without improvement before a layer stops"})
     val_every: int = field(default=2, metadata={"help": "epochs between validation checks"})
     dropout: float = field(default=0.0, metadata={"help": "dropout on each layer's input while training, [0, 1)"})
+    hide_labels: float = field(default=0.0, metadata={
+        "help": "sf: each epoch, this fraction of the training nodes loses its class-node edges and alone carries "
+                "the loss, as unlabelled nodes are seen at prediction (0: the paper, every training node linked)"})
 
 
 @register_model_kind
@@ -244,7 +251,7 @@ class GnnNet(FFModel):
                      train: Any = None) -> GnnConfig:
         o = options or GnnOptions()
         return GnnConfig(data.in_features, data.num_classes, tuple(hidden), o.method, o.layer, o.temperature,
-                         o.theta, o.patience, o.val_every, o.dropout, data.nodes)
+                         o.theta, o.patience, o.val_every, o.dropout, o.hide_labels, data.nodes)
 
     # ---- graphs as each method sees them ---------------------------------------------------------
 
@@ -489,6 +496,24 @@ class GnnSession(Session):
         drop, gen = cfg.dropout, self.generator
         if cfg.method == "bp":
             loss = F.cross_entropy(model.bp_logits(graph.x, self.cache["op"], drop, gen)[train], y)
+        elif cfg.method == "sf" and cfg.hide_labels > 0:
+            # the label trick: a random part of the training nodes loses its class-node edges this epoch and
+            # carries the loss, the rest stays linked; the frozen layers below see the same graph
+            hidden = torch.rand(train.shape[0], generator=gen) < cfg.hide_labels
+            if not bool(hidden.any()):
+                hidden[int(torch.randint(train.shape[0], (1,), generator=gen))] = True
+            hidden = hidden.to(train.device)
+            linked = torch.where(graph.train_mask, graph.y, torch.full_like(graph.y, -1))
+            linked[train[hidden]] = -1
+            x, op = model.class_graph(graph, linked)
+            with torch.no_grad():
+                for i in range(unit):
+                    x = model.layer_output(i, x, op)
+            h = model.layer_output(unit, x, op, drop, gen)
+            query = train[hidden]
+            loss = sf_loss(h[query], h[n:], graph.y[query], cfg.temperature)
+            g = h[query].pow(2).mean(-1)
+            stats[unit, 1] += g.detach().sum() * train.shape[0] / max(1, query.shape[0])
         elif cfg.method == "sf":
             h = model.layer_output(unit, self.cache["input"], self.cache["op"], drop, gen)
             loss = sf_loss(h[train], h[n:], y, cfg.temperature)

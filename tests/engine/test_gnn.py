@@ -259,3 +259,18 @@ def test_dropout_is_seeded_and_leaves_the_global_random_stream_alone():
     a, b = run(), run()
     assert torch.equal(torch.get_rng_state(), state)
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_hide_labels_trains_sf_only_and_is_deterministic():
+    graph = six_node_graph()
+
+    def run():
+        cfg = GnnNet.build_config(DataSpec(3, 2, None, "graph", 6), (4, 4), GnnOptions(method="sf", hide_labels=0.5))
+        net = build_model(cfg, 0)
+        Trainer(net, TrainConfig(epochs=4, optimizer=OptimizerConfig("adam", 1e-2), cooldown=False)).fit(graph, None)
+        return net
+
+    a, b = run(), run()
+    assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
+    with pytest.raises(ValueError, match="hide_labels .* method 'sf' only"):
+        GnnNet.build_config(DataSpec(3, 2, None, "graph", 6), (4,), GnnOptions(method="ff", hide_labels=0.5))
