@@ -353,6 +353,12 @@ class GnnNet(FFModel):
         stacked = torch.stack(per_class, dim=-1)  # (layers, N, K)
         return list(stacked.unbind(0))
 
+    @property
+    def labels_fixed_on_train_nodes(self) -> bool:
+        """ff, ff-vn: the training nodes keep their labels in every trial copy, so their scores are not a
+        prediction (no train_accuracy)."""
+        return self.config.method in ("ff", "ff-vn")
+
     def predict_scores(self, x: Graph, method: str | None = None, upto: int | None = None) -> torch.Tensor:
         """(N, K): the summed scores of layers 0..upto (every layer by default)."""
         self.check_method(method)

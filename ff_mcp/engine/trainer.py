@@ -203,7 +203,9 @@ def graph_accuracies(model: FFModel, graph: Graph, method: str | None = None) ->
         model.train(was_training)
     y = graph.y.to(predicted.device)
     out = {}
-    for split in ("train", "val", "test"):
+    # a model that keeps the training nodes' labels in its input at prediction (graph FF) cannot score them
+    splits = ("val", "test") if getattr(model, "labels_fixed_on_train_nodes", False) else ("train", "val", "test")
+    for split in splits:
         mask = getattr(graph, f"{split}_mask")
         if mask is not None and bool(mask.any()):
             mask = mask.to(predicted.device)
