@@ -68,7 +68,7 @@ def child(dataset: str, method: str, layer: str, depth: int, epochs: int, seed: 
     return {"dataset": dataset, "method": method, "layer": layer, "depth": depth, "hidden": list(hidden),
             "dropout": dropout, "hide_labels": hide_labels,
             "val_accuracy": scores["val_accuracy"], "test_accuracy": scores["test_accuracy"],
-            "train_accuracy": scores["train_accuracy"], "epochs_run": len(result.history),
+            "train_accuracy": scores.get("train_accuracy"), "epochs_run": len(result.history),
             "epochs_per_layer": [sum(1 for h in result.history if h["layers"][0]["layer"] == i)
                                  for i in range(len(model.local_units()))],
             "train_seconds": round(seconds, 2), "peak_memory_mib": round((peak - before) / 2**20, 2),
