@@ -380,7 +380,25 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
                          f"{ff['epochs'] / ff['train_seconds']:.3g} | {bp_s} | {_dev(d)} | "
                          f"{d['date']} | {str(d.get('commit') or '')[:12]} | `{d['command']}` |")
         lines.append("")
-    other = sorted({d.get("kind") for d in docs} - {"throughput", "accuracy"})
+    gnn = [d for d in docs if d.get("kind") == "gnn-accuracy"]
+    if gnn:
+        lines += ["## Forward-learned GNNs (node classification, Planetoid splits)", "",
+                  "Each row: one method on one data set, with the depth and dropout its validation nodes chose "
+                  "among the runs of that file (every run is in the file).", "",
+                  "| file | data | method | layer | depth | dropout | hide_labels | val acc | test acc | runs | device | date | commit |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for d in sorted(gnn, key=lambda d: d.get("date", ""), reverse=True):
+            for key, chosen in d["chosen_on_validation"].items():
+                dataset, method = key.split("/")
+                run = next(r for r in d["runs"] if r["dataset"] == dataset and r["method"] == method
+                           and r["depth"] == chosen["depth"] and r["dropout"] == chosen.get("dropout", r["dropout"]))
+                runs = sum(1 for r in d["runs"] if r["dataset"] == dataset and r["method"] == method)
+                lines.append(f"| gnn-accuracy-{d['tag']}.json | {dataset} | {method} | {run['layer']} | {run['depth']} | "
+                             f"{run['dropout']} | {run.get('hide_labels', 0.0)} | {100 * chosen['val_accuracy']:.1f} % | "
+                             f"{100 * chosen['test_accuracy']:.1f} % | {runs} | {_dev(d)} | {d['date']} | "
+                             f"{str(d.get('commit') or '')[:12]} |")
+        lines.append("")
+    other = sorted({d.get("kind") for d in docs} - {"throughput", "accuracy", "gnn-accuracy"})
     for kind in other:
         lines += [f"## {kind}", ""]
         for d in docs:

@@ -27,3 +27,16 @@ def test_interleaved_roofline_times_both_sides_on_a_tiny_network():
     assert len(result["fractions"]) == 3 and result["fraction"] in result["fractions"]
     assert result["step_ms"] > 0 and result["mm_ms"] > 0
     assert any(not torch.equal(a, b) for a, b in zip(before, net.parameters()))  # the steps did train
+
+
+def test_results_table_lists_each_gnn_file_with_its_validation_choice(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from ff_mcp.bench import write_table
+
+    source = Path(__file__).resolve().parents[1] / "bench" / "results" / "gnn-accuracy-cora-sf-bp-gcn.json"
+    shutil.copy(source, tmp_path / source.name)
+    text = write_table(tmp_path).read_text()
+    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | sf | gcn | 4 | 0.5 | 0.0 | 80.6 % | 80.3 % | 8 |" in text
+    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | bp | gcn | 2 | 0.5 | 0.0 | 81.4 % | 81.3 % | 8 |" in text
