@@ -353,6 +353,7 @@ class Trainer:
                     ends_phase = epoch + 1 == per_phase[phase_index] or session.phase_finished(units)
                     if ends_phase and not self._stopped:
                         session.end_phase(units)  # e.g. the best-validation weights back: the record shows them
+                    self._run_ends = ends_phase and phase_index == len(phases) - 1  # evaluate it, early or not
                     if self.device.type == "cuda":
                         torch.cuda.synchronize(self.device)
                     epoch_seconds = time.perf_counter() - started
@@ -442,7 +443,8 @@ class Trainer:
             metrics[extra_loss] = stats[-1, 0].item() / max(steps, 1)
         methods = self.session.methods(units)
         method = cfg.predict_method if cfg.predict_method in methods else (methods[0] if methods else None)
-        last = epoch == epochs or self._stopped or (self._stop_after is not None and epoch >= self._stop_after)
+        last = (epoch == epochs or self._stopped or getattr(self, "_run_ends", False)
+                or (self._stop_after is not None and epoch >= self._stop_after))
         evaluate = method is not None and (last or epoch % cfg.eval_every == 0)
         try:
             if evaluate and isinstance(x_train, Graph):  # the whole graph once per method, split by its masks

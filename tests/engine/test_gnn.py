@@ -274,3 +274,11 @@ def test_hide_labels_trains_sf_only_and_is_deterministic():
     assert all(torch.equal(p, q) for p, q in zip(a.state_dict().values(), b.state_dict().values()))
     with pytest.raises(ValueError, match="hide_labels .* method 'sf' only"):
         GnnNet.build_config(DataSpec(3, 2, None, "graph", 6), (4,), GnnOptions(method="ff", hide_labels=0.5))
+
+
+def test_a_run_ended_by_early_stopping_evaluates_its_last_epoch():
+    graph = six_node_graph()
+    cfg = GnnNet.build_config(DataSpec(3, 2, None, "graph", 6), (4,), GnnOptions(method="sf", patience=1, val_every=1))
+    train = TrainConfig(epochs=500, optimizer=OptimizerConfig("adam", 1e-2), cooldown=False, eval_every=1000)
+    result = Trainer(build_model(cfg, 0), train).fit(graph, None)
+    assert len(result.history) < 500 and "val_accuracy" in result.final  # stopped early, yet scored
