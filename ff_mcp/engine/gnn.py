@@ -433,8 +433,7 @@ class GnnSession(Session):
         self.phase = -1
         self.best: tuple[float, dict | None] = (-1.0, None)
         self.checks_since_best = 0
-        self.checks = 0
-        self.val_history: list[float] = []
+        self.epochs_in_phase = 0
 
     def phases(self) -> list[range]:
         return [range(i, i + 1) for i in range(self.units)]
@@ -482,7 +481,7 @@ class GnnSession(Session):
             return
         self.phase = unit  # a new layer: its input is the frozen layers' output, computed once
         self.model.active_layers = None if self.model.config.method == "bp" else unit + 1
-        self.best, self.checks_since_best, self.checks = (-1.0, None), 0, 0
+        self.best, self.checks_since_best, self.epochs_in_phase = (-1.0, None), 0, 0
         model, cfg = self.model, self.model.config
         if cfg.method == "bp":
             return
@@ -543,10 +542,8 @@ class GnnSession(Session):
 
     def end_epoch(self, stats: torch.Tensor) -> None:
         """Every ``val_every`` epochs: validation accuracy of the layers trained so far; keep the best weights."""
-        self._epochs_in_phase = getattr(self, "_epochs_in_phase", {})
-        count = self._epochs_in_phase.get(self.phase, 0) + 1
-        self._epochs_in_phase[self.phase] = count
-        if count % self.model.config.val_every:
+        self.epochs_in_phase += 1
+        if self.epochs_in_phase % self.model.config.val_every:
             return
         model, graph = self.model, self.graph
         unit = model.local_units()[self.phase]
@@ -558,7 +555,6 @@ class GnnSession(Session):
             model.train(was)
         mask = graph.val_mask
         accuracy = (scores[mask].argmax(1) == graph.y[mask]).float().mean().item()
-        self.checks += 1
         if accuracy > self.best[0]:
             self.best = (accuracy, copy.deepcopy(unit.state_dict()))
             self.checks_since_best = 0
