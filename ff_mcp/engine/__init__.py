@@ -18,6 +18,7 @@ from .network import DenseOptions, FFNetwork, NetworkConfig
 from .pipeline import PipelineTrainer
 from .scff import ScffNet  # noqa: F401  (registers the "scff" kind)
 from .gnn import GnnNet  # noqa: F401  (registers the "gnn" kind)
+from .recurrent import RecurrentNet  # noqa: F401  (registers the "recurrent" kind)
 from .protocol import (
     STEPS,
     Batch,
