@@ -211,7 +211,7 @@ def graph_from_arrays(x, edges, y, train_mask=None, val_mask=None, test_mask=Non
     optional boolean masks (default: every labelled node trains). Errors name the field and what is allowed.
     Edges are made undirected unless ``directed``; self loops and duplicates are dropped. ``labels_needed``
     False: a graph to predict on, where every label may be -1 (``num_classes`` then required)."""
-    xt = torch.as_tensor(np.asarray(x, dtype=np.float32)) if not isinstance(x, torch.Tensor) else x.float()
+    xt = _numbers(x, np.float32, "x", "rows of node features, one list of numbers per node")
     if xt.ndim != 2 or xt.shape[0] < 2 or xt.shape[1] < 1:
         raise ValueError(f"x must be a list of node feature rows (nodes >= 2, features >= 1), got shape {tuple(xt.shape)}")
     n = int(xt.shape[0])
@@ -220,10 +220,11 @@ def graph_from_arrays(x, edges, y, train_mask=None, val_mask=None, test_mask=Non
     if not torch.isfinite(xt).all():
         bad = int((~torch.isfinite(xt)).any(dim=1).nonzero()[0])
         raise ValueError(f"x[{bad}] holds NaN or infinity; node features must be finite numbers")
-    et = torch.as_tensor(np.asarray(edges if len(edges) else np.zeros((0, 2)), dtype=np.float64))
+    et = _numbers(edges if len(edges) else np.zeros((0, 2)), np.float64, "edges", "[source, target] node-id pairs")
     if et.ndim != 2 or (et.shape[1] != 2 and et.shape[0] != 2):
         raise ValueError(f"edges must be a list of [source, target] node-id pairs, got shape {tuple(et.shape)}")
-    if et.shape[1] != 2:
+    columns = et.shape[1] != 2  # given as (2, E): two lists, sources then targets
+    if columns:
         et = et.t()
     if et.shape[0] > MAX_EDGES:
         raise ValueError(f"edges has {et.shape[0]} pairs; at most {MAX_EDGES} are allowed")
@@ -231,7 +232,8 @@ def graph_from_arrays(x, edges, y, train_mask=None, val_mask=None, test_mask=Non
         raise ValueError("edges must hold whole node ids (no fractions, NaN or infinity)")
     if et.numel() and (et.min() < 0 or et.max() >= n):
         row = int(((et < 0) | (et >= n)).any(dim=1).nonzero()[0])
-        raise ValueError(f"edges[{row}] = {et[row].long().tolist()}: node ids must be in [0, {n}) (x has {n} nodes)")
+        where = f"edges[0][{row}], edges[1][{row}]" if columns else f"edges[{row}]"
+        raise ValueError(f"{where} = {et[row].long().tolist()}: node ids must be in [0, {n}) (x has {n} nodes)")
     edge_index = et.long().t().contiguous()
     edge_index = edge_index[:, edge_index[0] != edge_index[1]]
     edge_index = (torch.unique(edge_index[0] * n + edge_index[1]) if directed else None)
@@ -239,7 +241,7 @@ def graph_from_arrays(x, edges, y, train_mask=None, val_mask=None, test_mask=Non
         edge_index = torch.stack([edge_index // n, edge_index % n])
     else:
         edge_index = undirected_edges(et.long().t().contiguous(), n)
-    yt = torch.as_tensor(np.asarray(y, dtype=np.float64))
+    yt = _numbers(y, np.float64, "y", "one whole-number label per node, -1 for unlabelled")
     if yt.shape != (n,):
         raise ValueError(f"y must give one label per node ({n}), got shape {tuple(yt.shape)}")
     if not torch.isfinite(yt).all() or bool((yt != yt.round()).any()) or bool((yt < -1).any()):
@@ -260,18 +262,38 @@ def graph_from_arrays(x, edges, y, train_mask=None, val_mask=None, test_mask=Non
         if mask is None:
             masks.append(None)
             continue
-        m = torch.as_tensor(np.asarray(mask)).bool() if not isinstance(mask, torch.Tensor) else mask.bool()
+        m = _numbers(mask, np.float64, field, f"one true/false per node ({n})")
         if m.shape != (n,):
             raise ValueError(f"{field} must give one true/false per node ({n}), got shape {tuple(m.shape)}")
+        if bool(((m != 0) & (m != 1)).any()):
+            raise ValueError(f"{field}[{int(((m != 0) & (m != 1)).nonzero()[0])}] must be true or false (or 1 / 0)")
+        m = m.bool()
         if bool((m & ~labelled).any()):
             raise ValueError(f"{field} selects node {int((m & ~labelled).nonzero()[0])}, which has no label (y = -1)")
         masks.append(m)
+    names = ("train_mask", "val_mask", "test_mask")
+    for i in range(3):
+        for j in range(i + 1, 3):
+            if masks[i] is not None and masks[j] is not None and bool((masks[i] & masks[j]).any()):
+                node = int((masks[i] & masks[j]).nonzero()[0])
+                raise ValueError(f"{names[i]} and {names[j]} both select node {node}; a node belongs to one split")
     if masks[0] is None:
         masks[0] = labelled & ~(masks[1] if masks[1] is not None else torch.zeros(n, dtype=torch.bool)) & ~(
             masks[2] if masks[2] is not None else torch.zeros(n, dtype=torch.bool))
     if labels_needed and not bool(masks[0].any()):
         raise ValueError("train_mask selects no node; at least one labelled node must train")
     return GraphDataset(name, Graph(xt.contiguous(), edge_index, yt, *masks), classes, "arrays")
+
+
+def _numbers(value, dtype, field: str, what: str) -> torch.Tensor:
+    """``value`` (nested lists, an array or a tensor) as a tensor of ``dtype``; ValueError naming ``field``
+    when it is ragged or holds something that is not a number."""
+    if isinstance(value, torch.Tensor):
+        return value.to(torch.float32 if dtype == np.float32 else torch.float64)
+    try:
+        return torch.as_tensor(np.asarray(value, dtype=dtype))
+    except (TypeError, ValueError):
+        raise ValueError(f"{field} must be {what}: numbers in lists of equal length") from None
 
 
 SPLITS = ("train", "val", "test", "none")

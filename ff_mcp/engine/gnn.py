@@ -244,6 +244,8 @@ class GnnNet(FFModel):
         # labels of the training graph's training nodes (-1 elsewhere): what prediction links to when a
         # caller gives the same graph without labels
         self.register_buffer("anchor_labels", torch.full((config.nodes,), -1, dtype=torch.int64))
+        # which graph those labels belong to (graph_fingerprint; zeros: not known, a checkpoint from before it)
+        self.register_buffer("anchor_fingerprint", torch.zeros(3, dtype=torch.float64))
         self.active_layers: int | None = None  # while layer i trains: i + 1 (scores use the layers trained so far)
 
     @classmethod
@@ -260,8 +262,15 @@ class GnnNet(FFModel):
         without any (a caller's copy of the training graph without labels) takes the stored ones."""
         labels = torch.where(graph.train_mask, graph.y, torch.full_like(graph.y, -1))
         if not bool((labels >= 0).any()) and self.anchor_labels.shape[0] == graph.num_nodes:
-            labels = self.anchor_labels.to(graph.y.device)
+            known = self.anchor_fingerprint.cpu()
+            if not bool(known.any()) or torch.allclose(graph_fingerprint(graph), known, rtol=1e-9, atol=0.0):
+                labels = self.anchor_labels.to(graph.y.device)
         return labels
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001 (torch's hook)
+        """Checkpoints from before the fingerprint load with it unknown (zeros)."""
+        state_dict.setdefault(prefix + "anchor_fingerprint", torch.zeros(3, dtype=torch.float64))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def class_graph(self, graph: Graph, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(features (N + K, F), operator) of the graph with class node c linked to each node i of classes[i] = c."""
@@ -355,9 +364,9 @@ class GnnNet(FFModel):
 
     @property
     def labels_fixed_on_train_nodes(self) -> bool:
-        """ff, ff-vn: the training nodes keep their labels in every trial copy, so their scores are not a
-        prediction (no train_accuracy)."""
-        return self.config.method in ("ff", "ff-vn")
+        """sf, ff, ff-vn: the training nodes keep their labels in the graph prediction sees (linked to their
+        class node, or in every trial copy), so their scores are not a prediction (no train_accuracy)."""
+        return self.config.method in ("sf", "ff", "ff-vn")
 
     def predict_scores(self, x: Graph, method: str | None = None, upto: int | None = None) -> torch.Tensor:
         """(N, K): the summed scores of layers 0..upto (every layer by default)."""
@@ -402,6 +411,10 @@ class GnnNet(FFModel):
             raise ValueError(f"x_{split}: variant 'gnn' trains on a graph (node features, edges, labels), not rows")
         if x.x.shape[1] != self.in_features:
             raise ValueError(f"x must have {self.in_features} features per node, got {x.x.shape[1]}")
+        if x.x.dtype != torch.float32:
+            raise ValueError(f"x must hold float32 node features, got {x.x.dtype}")
+        if split == "train" and not bool(x.train_mask.any()):
+            raise ValueError("train_mask selects no node; at least one labelled node must train")
         if x.y.numel() and int(x.y.max()) >= self.num_classes:
             raise ValueError(f"y labels must be in [0, {self.num_classes}) or -1, got {int(x.y.max())}")
 
@@ -415,6 +428,15 @@ class GnnNet(FFModel):
 
     def training_session(self, config: TrainConfig, device: torch.device) -> Session:
         return GnnSession(self, config, device)
+
+
+def graph_fingerprint(graph: Graph) -> torch.Tensor:
+    """(3,) float64 on the CPU: the edge count, the features' sum and a position-weighted sum of the edges.
+    Two graphs with the same node count but other features or edges differ in it."""
+    edges = graph.edge_index.double().cpu()
+    weights = torch.arange(1, edges.shape[1] + 1, dtype=torch.float64)
+    return torch.stack([torch.tensor(float(edges.shape[1]), dtype=torch.float64), graph.x.double().sum().cpu(),
+                        ((edges[0] * graph.num_nodes + edges[1]) * weights).sum() / max(edges.shape[1], 1)])
 
 
 class GnnSession(Session):
@@ -452,6 +474,7 @@ class GnnSession(Session):
         model, cfg, n, k = self.model, self.model.config, graph.num_nodes, self.model.num_classes
         if model.anchor_labels.shape[0] == n:
             model.anchor_labels.copy_(torch.where(graph.train_mask, graph.y, torch.full_like(graph.y, -1)))
+            model.anchor_fingerprint.copy_(graph_fingerprint(graph))
         train = graph.train_mask.nonzero().squeeze(1)
         self.cache["train"] = train
         if cfg.method in ("ff", "ff-vn"):  # each training node's wrong labels, in a random order drawn once
@@ -527,13 +550,14 @@ class GnnSession(Session):
         elif cfg.method == "ff":
             h = model.layer_output(unit, self.cache["input"], self.cache["op"], drop, gen)  # (K, N, d)
             loss = graph_ff_loss(h[0, train], h[1:, train], cfg.theta)
-            stats[unit, 1] += h[0, train].pow(2).sum(-1).detach().sum()
-            stats[unit, 2] += h[1:, train].pow(2).sum(-1).detach().mean(0).sum()
+            # goodness in the metrics as ff_goodness shows it: the mean of squared outputs (sf's measure too)
+            stats[unit, 1] += h[0, train].pow(2).mean(-1).detach().sum()
+            stats[unit, 2] += h[1:, train].pow(2).mean(-1).detach().mean(0).sum()
         else:  # ff-vn: the same input through the positive and each negative graph
             outs = [model.layer_output(unit, self.cache["input"], op, drop, gen)[train] for op in self.cache["ops"]]
             loss = graph_ff_loss(outs[0], torch.stack(outs[1:]), cfg.theta)
-            stats[unit, 1] += outs[0].pow(2).sum(-1).detach().sum()
-            stats[unit, 2] += torch.stack(outs[1:]).pow(2).sum(-1).detach().mean(0).sum()
+            stats[unit, 1] += outs[0].pow(2).mean(-1).detach().sum()
+            stats[unit, 2] += torch.stack(outs[1:]).pow(2).mean(-1).detach().mean(0).sum()
         optimizer = self.optimizers[unit]
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -568,7 +592,10 @@ class GnnSession(Session):
         """Keep the layer's (or bp's) best-validation weights."""
         if self.best[1] is not None:
             self.model.local_units()[units.start].load_state_dict(self.best[1])
+        self.best = (self.best[0], None)  # restored: nothing left to put back
 
     def end_fit(self) -> None:
+        if self.best[1] is not None:  # stopped inside a phase (cancel, stop_after): its best weights, not its last
+            self.model.local_units()[self.phase].load_state_dict(self.best[1])
         self.model.active_layers = None
         self.cache.clear()

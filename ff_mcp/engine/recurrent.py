@@ -231,6 +231,34 @@ class RecurrentNet(FFModel):
                 total += sum(s.square().sum(dim=1) for s in states)
         return (total / (last - first + 1)).reshape(b, k)
 
+    def local_losses(self, drive: torch.Tensor, states: list[torch.Tensor], y: torch.Tensor,
+                     y_neg: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """One batch's training losses: per hidden layer, the logistic FF loss of its goodness minus its
+        width, positive rows (label y on top) against negative rows (y_neg), averaged over the trained
+        iterations; and (L, 2) the goodness of positive and of negative rows summed over rows (averaged
+        over those iterations). ``drive``: the batch's input drive (with its gradient); ``states``: its
+        bottom-up pass. Every iteration starts from the last one's states detached, so each loss reaches
+        only its own layer's weights."""
+        cfg, b = self.config, y.shape[0]
+        drive = torch.cat([drive, drive])  # positive rows, then negative rows
+        states = [torch.cat([s, s]) for s in states]
+        top = self.label_top(torch.cat([y, y_neg]), 2 * b, drive.device)
+        losses = [drive.new_zeros(()) for _ in self.layers]
+        goodness = drive.new_zeros(len(self.layers), 2)
+        trained = cfg.iterations - cfg.train_from + 1
+        for t in range(1, cfg.iterations + 1):
+            learn = t >= cfg.train_from
+            with torch.set_grad_enabled(learn):
+                states = self.iterate(drive if learn else drive.detach(), [s.detach() for s in states], top)
+            if learn:
+                for i, s in enumerate(states):
+                    g = s.square().sum(dim=1)
+                    logit = g - cfg.hidden[i]  # goodness minus the layer's width
+                    losses[i] = losses[i] + softplus_loss(logit[:b], logit[b:]) / trained
+                    goodness[i, 0] += g[:b].detach().sum() / trained
+                    goodness[i, 1] += g[b:].detach().sum() / trained
+        return losses, goodness
+
     def readout_logits(self, states: list[torch.Tensor]) -> torch.Tensor:
         """The one-pass softmax's logits from the bottom-up states (normalised, every hidden layer)."""
         return self.readout(torch.cat([rms_normalize(s) for s in states], dim=1))
@@ -307,41 +335,23 @@ class RecurrentSession(Session):
         return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(1).to(y.device)
 
     def step(self, batch: Batch, generator: torch.Generator, units: range, stats: torch.Tensor) -> None:
-        model, cfg = self.model, self.model.config
+        model = self.model
         x, y = batch.x, batch.y
-        b = x.shape[0]
         drive = model.input_drive(x)  # with the gradient of the first layer's bottom-up weights
         with torch.no_grad():
             states = model.bottom_up(drive.detach())
         logits = model.readout_logits(states)  # trained on the detached bottom-up states
         readout_loss = F.cross_entropy(logits, y)
         y_neg = self.negative_labels(logits.detach(), y, generator)
-        drive = torch.cat([drive, drive])  # positive rows, then negative rows
-        states = [torch.cat([s, s]) for s in states]
-        top = model.label_top(torch.cat([y, y_neg]), 2 * b, x.device)
-        losses = [x.new_zeros(()) for _ in model.layers]
-        g_pos = [x.new_zeros(()) for _ in model.layers]
-        g_neg = [x.new_zeros(()) for _ in model.layers]
-        trained = cfg.iterations - cfg.train_from + 1
-        for t in range(1, cfg.iterations + 1):
-            learn = t >= cfg.train_from
-            with torch.set_grad_enabled(learn):
-                states = model.iterate(drive if learn else drive.detach(), [s.detach() for s in states], top)
-            if learn:
-                for i, s in enumerate(states):
-                    logit = s.square().sum(dim=1) - cfg.hidden[i]  # goodness minus the layer's width
-                    losses[i] = losses[i] + softplus_loss(logit[:b], logit[b:]) / trained
-                    g_pos[i] = g_pos[i] + logit[:b].detach().sum() / trained
-                    g_neg[i] = g_neg[i] + logit[b:].detach().sum() / trained
+        losses, goodness = model.local_losses(drive, states, y, y_neg)
         for optimizer in self.optimizers:
             optimizer.zero_grad(set_to_none=True)
         (sum(losses) + readout_loss).backward()  # each loss reaches only its own layer's weights
         for optimizer in self.optimizers:
             optimizer.step()
-        for i, width in enumerate(cfg.hidden):
-            stats[i, 0] += losses[i].detach()
-            stats[i, 1] += g_pos[i] + b * width  # goodness (the logits plus the width back)
-            stats[i, 2] += g_neg[i] + b * width
+        n = len(losses)
+        stats[:n, 0] += torch.stack(losses).detach()
+        stats[:n, 1:] += goodness
         stats[-1, 0] += readout_loss.detach()
 
     def extra_loss_name(self, units: range) -> str | None:

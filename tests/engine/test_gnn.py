@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from ff_mcp.data.graphs import graph_from_arrays, load_planetoid, locate_planetoid, split_masks, undirected_edges
 from ff_mcp.engine import DataSpec, Graph, OptimizerConfig, Trainer, TrainConfig, build_model, load_checkpoint, save_checkpoint
+from ff_mcp.engine.trainer import graph_accuracies
 from ff_mcp.engine.gnn import (
     GnnNet,
     GnnOptions,
@@ -215,6 +216,62 @@ def test_user_graph_validation_names_the_field():
         graph_from_arrays(x, [[0, 1]], [0, 1])
     graph = graph_from_arrays(x, [[0, 1], [1, 2]], [0, 1, -1]).graph
     assert graph.edge_index.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]] and graph.train_mask.tolist() == [True, True, False]
+
+
+def test_user_graph_refuses_ragged_rows_words_odd_masks_and_overlapping_splits():
+    x = [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]]
+    cases = [
+        (dict(x=[[0.0, 1.0], [1.0]], edges=[[0, 1]], y=[0, 1]), "x must be rows of node features"),
+        (dict(x=x, edges=[["a", 1]], y=[0, 1, -1]), r"edges must be \[source, target\] node-id pairs"),
+        (dict(x=x, edges=[[0, 1]], y=["cat", 1, -1]), "y must be one whole-number label per node"),
+        (dict(x=x, edges=[[0, 1, 2], [1, 2, 5]], y=[0, 1, -1]),
+         r"edges\[0\]\[2\], edges\[1\]\[2\] = \[2, 5\]: node ids must be in \[0, 3\)"),
+        (dict(x=x, edges=[[0, 1]], y=[0, 1, 1], train_mask=[1, 0, 2]), r"train_mask\[2\] must be true or false"),
+        (dict(x=x, edges=[[0, 1]], y=[0, 1, 1], train_mask=["yes", "no", "no"]), "train_mask must be one true/false"),
+        (dict(x=x, edges=[[0, 1]], y=[0, 1, 1], train_mask=[True, True, False], val_mask=[False, True, True]),
+         "train_mask and val_mask both select node 1; a node belongs to one split"),
+    ]
+    for arguments, message in cases:
+        with pytest.raises(ValueError, match=message):
+            graph_from_arrays(**arguments)
+
+
+def test_stored_training_labels_anchor_only_the_graph_they_came_from():
+    graph = six_node_graph()
+    net = model("sf", graph=graph)
+    Trainer(net, TrainConfig(epochs=2, optimizer=OptimizerConfig("adam", 1e-2), cooldown=False)).fit(graph, None)
+    unlabelled = torch.full((6,), -1)
+    none = torch.zeros(6, dtype=torch.bool)
+    same = Graph(graph.x, graph.edge_index, unlabelled, none)
+    assert net.anchors(same).tolist() == [0, 1, -1, 1, -1, -1]
+    other_features = Graph(graph.x + 1.0, graph.edge_index, unlabelled, none)  # six nodes too, another graph
+    other_edges = Graph(graph.x, undirected_edges(torch.tensor([[0, 2], [5, 4]]), 6), unlabelled, none)
+    assert net.anchors(other_features).tolist() == [-1] * 6 and net.anchors(other_edges).tolist() == [-1] * 6
+    # sf links each training node to its class node: its own score is no prediction, so none is reported
+    scores = graph_accuracies(net, graph)
+    assert "train_accuracy" not in scores and "val_accuracy" in scores
+
+
+def test_a_run_stopped_inside_a_layer_keeps_that_layers_best_validation_weights():
+    graph = six_node_graph()
+    net = model("sf", graph=graph)
+    train = TrainConfig(epochs=30, optimizer=OptimizerConfig("adam", 5e-2), cooldown=False)
+    trainer = Trainer(net, train)
+    kept = {}
+    original = type(trainer.session).end_epoch
+
+    def spy(session, stats):  # the best weights the session holds after each epoch
+        original(session, stats)
+        if session.best[1] is not None:
+            kept["best"] = {k: v.clone() for k, v in session.best[1].items()}
+
+    type(trainer.session).end_epoch = spy
+    try:
+        result = trainer.fit(graph, None, stop_after=7)  # inside the first layer's 30 epochs
+    finally:
+        type(trainer.session).end_epoch = original
+    assert result.state == "stopped"
+    assert all(torch.equal(net.layers[0].state_dict()[k], v) for k, v in kept["best"].items())
 
 
 def test_split_masks_default_is_seeded_and_stratified():
