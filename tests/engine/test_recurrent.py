@@ -8,7 +8,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from ff_mcp.cli import main as cli_main
 from ff_mcp.data import load_dataset
