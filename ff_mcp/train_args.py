@@ -11,6 +11,8 @@ import json
 import sys
 from typing import Any
 
+from ff_mcp.engine.layers import OPTIMIZERS
+
 
 def _int_list(text: str) -> tuple[int, ...]:
     try:
@@ -52,7 +54,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     p.add_argument("--batch-size", type=int, default=None, help="default: the recipe's")
     p.add_argument("--schedule", choices=["simultaneous", "greedy"], default="simultaneous")
-    p.add_argument("--optimizer", choices=["adam", "sgd"], default=None, help="default: the recipe's")
+    p.add_argument("--optimizer", choices=list(OPTIMIZERS), default=None,
+                   help="default: the recipe's (adamw: Adam with decoupled weight decay, --weight-decay)")
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate (default: the recipe's; 1e-3 Adam, 0.05 SGD for another optimizer)")
     p.add_argument("--momentum", type=float, default=None, help="SGD momentum (default 0.9)")
@@ -69,6 +72,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-readout", action="store_true", help="skip the linear softmax readout")
     p.add_argument("--readout-lr", type=float, default=None,
                    help="readout learning rate (default: 10x --lr with SGD, --lr with Adam)")
+    p.add_argument("--no-cooldown", action="store_true",
+                   help="keep the learning rate constant (default: the recipe's linear decay over the second half)")
     p.add_argument("--no-readout-cooldown", action="store_true",
                    help="keep the readout's learning rate constant (before this option existed it was)")
     p.add_argument("--readout-weight-decay", type=float, default=None,
@@ -129,6 +134,7 @@ def options_from_args(args: argparse.Namespace):
         variant=args.variant or ("gnn" if args.dataset in GRAPH_DATASETS else "ff"), options=variant_options_from_args(args), recipe=args.recipe,
         readout_lr=args.readout_lr, readout_weight_decay=args.readout_weight_decay,
         readout_cooldown=False if args.no_readout_cooldown else None,
+        cooldown=False if args.no_cooldown else None,
         pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages,
     )
 

@@ -131,7 +131,7 @@ class TrainOptions:
     def train_config(self) -> TrainConfig:
         """The engine's TrainConfig (call on ``resolved`` options; unresolved fields take the base defaults)."""
         optimizer = self._value("optimizer")
-        lr = self.lr if self.lr is not None else (1e-3 if optimizer == "adam" else 0.05)
+        lr = self.lr if self.lr is not None else (1e-3 if optimizer in ("adam", "adamw") else 0.05)
         return TrainConfig(
             epochs=self._value("epochs"),
             batch_size=self._value("batch_size"),

@@ -33,6 +33,14 @@ def test_what_the_user_sets_wins_and_the_rest_comes_from_the_recipe():
     sgd = TrainOptions(optimizer="sgd").resolved(digits)
     assert (sgd.optimizer, sgd.lr, sgd.train_config().optimizer.lr) == ("sgd", None, 0.05)
     assert TrainOptions().resolved(digits).resolved(digits) == TrainOptions().resolved(digits)  # idempotent
+    # --optimizer adamw keeps Adam's default learning rate; --no-cooldown beats the recipe's cooldown
+    from ff_mcp.cli import build_parser
+    from ff_mcp.train_args import options_from_args
+
+    args = build_parser().parse_args(["train", "--dataset", "digits", "--optimizer", "adamw", "--no-cooldown"])
+    config = options_from_args(args).resolved(digits).train_config()
+    assert (config.optimizer.name, config.optimizer.lr, config.cooldown) == ("adamw", 1e-3, False)
+    assert options_from_args(build_parser().parse_args(["train", "--dataset", "digits"])).resolved(digits).cooldown
 
 
 def test_named_recipes_reproduce_their_recorded_runs():

@@ -19,7 +19,7 @@ from .losses import get_loss
 from .norms import norm_scale, normalize
 
 ACTIVATIONS = ("relu", "relu_full_grad", "gelu", "leaky_relu", "tanh")
-OPTIMIZERS = ("adam", "sgd")
+OPTIMIZERS = ("adam", "sgd", "adamw")
 
 
 class _ReLUFullGrad(torch.autograd.Function):
@@ -81,6 +81,8 @@ class OptimizerConfig:
     def _make(self, params: list[nn.Parameter], extra: dict) -> torch.optim.Optimizer:
         if self.name == "adam":
             return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay, **extra)
+        if self.name == "adamw":  # decoupled weight decay (Loshchilov & Hutter; SCFF's optimizer)
+            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay, **extra)
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay, **extra)
 
 

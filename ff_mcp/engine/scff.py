@@ -12,6 +12,7 @@ the paper evaluates. docs/VARIANTS.md has the mechanics as read from the officia
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -106,9 +107,12 @@ class ScffConfig:
     probe_dropout: float = 0.2  # the official two-layer MNIST run's (its last layer's out_dropout)
     layer_epochs: tuple[int, ...] = ()  # per layer; () = the run's epochs for every layer
     probe_epochs: int = 0  # 0 = the run's epochs
+    layer_lr: tuple[float, ...] = ()  # per layer; () = the run's lr
+    lr_gamma: tuple[float, ...] = ()  # per layer: the lr times gamma every lr_period mini-batches; () = no decay
+    lr_period: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
-        for name in ("hidden", "theta_pos", "theta_neg", "lam", "layer_epochs"):
+        for name in ("hidden", "theta_pos", "theta_neg", "lam", "layer_epochs", "layer_lr", "lr_gamma", "lr_period"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         if self.image_shape is not None:
             object.__setattr__(self, "image_shape", tuple(self.image_shape))
@@ -124,6 +128,17 @@ class ScffConfig:
             raise ValueError(f"lam must be >= 0 for every layer, got {self.lam}")
         if self.layer_epochs and (len(self.layer_epochs) != n or any(e < 1 for e in self.layer_epochs)):
             raise ValueError(f"layer_epochs needs one count >= 1 per layer ({n}), got {self.layer_epochs}")
+        for name in ("layer_lr", "lr_gamma", "lr_period"):
+            values = getattr(self, name)
+            if values and len(values) != n:
+                raise ValueError(f"{name} needs one value per layer ({n}), got {values}")
+        if any(not 0 < v <= 10 for v in self.layer_lr):
+            raise ValueError(f"layer_lr must be in (0, 10] for every layer, got {self.layer_lr}")
+        if bool(self.lr_gamma) != bool(self.lr_period):
+            raise ValueError("lr_gamma and lr_period go together: give both (one value per layer) or neither")
+        if any(not 0 < v <= 1 for v in self.lr_gamma) or any(v < 1 for v in self.lr_period):
+            raise ValueError(f"lr_gamma must be in (0, 1] and lr_period >= 1 mini-batches, got {self.lr_gamma}, "
+                             f"{self.lr_period}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
         if not 0 <= self.translate <= 8:
@@ -158,6 +173,11 @@ class ScffOptions:
     probe_dropout: float = field(default=0.2, metadata={"help": "dropout before the linear probe, in [0, 1)"})
     layer_epochs: str = field(default="", metadata={"help": "epochs per layer, e.g. 20,9 (empty: --epochs each)"})
     probe_epochs: int = field(default=0, metadata={"help": "epochs of the linear probe (0: --epochs)"})
+    layer_lr: str = field(default="", metadata={"help": "learning rate per layer, e.g. 0.003,0.002 (empty: --lr)"})
+    lr_gamma: str = field(default="", metadata={
+        "help": "per layer: multiply its learning rate by gamma every lr_period mini-batches (the paper's MNIST: "
+                "0.9,0.6 with lr_period 1000,1500); empty: no step decay"})
+    lr_period: str = field(default="", metadata={"help": "per layer: mini-batches between two lr_gamma steps"})
 
 
 @register_model_kind
@@ -198,10 +218,15 @@ class ScffNet(FFModel):
 
         image = data.image_shape if data.image_shape is not None and len(data.image_shape) == 2 else None
         layer_epochs = tuple(int(v) for v in _floats(options.layer_epochs, "layer_epochs")) if options.layer_epochs else ()
+        optional = lambda text, name: per_layer(text, name) if text else ()  # noqa: E731
+        periods = optional(options.lr_period, "lr_period")
+        if any(p != int(p) for p in periods):
+            raise ValueError(f"lr_period must be whole mini-batch counts, got {options.lr_period!r}")
         return ScffConfig(data.in_features, data.num_classes, tuple(hidden), per_layer(options.theta_pos, "theta_pos"),
                           per_layer(options.theta_neg, "theta_neg"), per_layer(options.lam, "lam"), 1.0, 1.0,
                           options.activation, image, _translation(options.translate, image), options.probe_dropout,
-                          layer_epochs, options.probe_epochs)
+                          layer_epochs, options.probe_epochs, optional(options.layer_lr, "layer_lr"),
+                          optional(options.lr_gamma, "lr_gamma"), tuple(int(p) for p in periods))
 
     # ---- the computation ------------------------------------------------------------------
 
@@ -264,10 +289,15 @@ class ScffSession(Session):
         if config.schedule != "simultaneous":
             raise ValueError("schedule: scff trains its layers one after another by itself; leave schedule "
                              "'simultaneous'")
-        self.optimizers = [config.optimizer.build(list(layer.parameters())) for layer in model.layers]
+        cfg = model.config
+        lrs = list(cfg.layer_lr) or [config.optimizer.lr] * len(model.layers)
+        self.optimizers = [dataclasses.replace(config.optimizer, lr=lr).build(list(layer.parameters()))
+                           for lr, layer in zip(lrs, model.layers)]
         # the paper's probe: Adam, lr 1e-3
         self.probe_optimizer = torch.optim.Adam(model.probe.parameters(), lr=1e-3)
-        self.base_lrs = [config.optimizer.lr] * len(self.optimizers) + [1e-3]
+        self.base_lrs = lrs + [1e-3]
+        self.factors = [1.0] * len(self.base_lrs)  # the trainer's schedule (cooldown) per unit
+        self.layer_steps = [0] * len(model.layers)  # mini-batches each layer has taken (its step decay)
         self.augment = torch.Generator().manual_seed(config.seed + 7919)  # the views' translations, CPU
 
     def phases(self) -> list[range]:
@@ -280,9 +310,17 @@ class ScffSession(Session):
 
     def set_lr_factor(self, factor: float, units: range) -> None:
         for i in units:
-            optimizer = self.optimizers[i] if i < len(self.optimizers) else self.probe_optimizer
-            for group in optimizer.param_groups:
-                group["lr"] = self.base_lrs[i] * factor
+            self.factors[i] = factor
+            self._apply_lr(i)
+
+    def _apply_lr(self, i: int) -> None:
+        """Unit i's learning rate: its base, times the trainer's factor, times its step decay so far."""
+        cfg = self.model.config
+        decay = cfg.lr_gamma[i] ** (self.layer_steps[i] // cfg.lr_period[i]) if (
+            cfg.lr_gamma and i < len(self.optimizers)) else 1.0
+        optimizer = self.optimizers[i] if i < len(self.optimizers) else self.probe_optimizer
+        for group in optimizer.param_groups:
+            group["lr"] = self.base_lrs[i] * self.factors[i] * decay
 
     def step(self, batch: Batch, generator: torch.Generator, units: range, stats: torch.Tensor) -> None:
         model, cfg = self.model, self.model.config
@@ -320,6 +358,9 @@ class ScffSession(Session):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+        self.layer_steps[unit] += 1
+        if cfg.lr_gamma and self.layer_steps[unit] % cfg.lr_period[unit] == 0:
+            self._apply_lr(unit)  # the paper's StepLR: gamma every period mini-batches
         stats[unit, 0] += loss.detach()
         stats[unit, 1] += g_pos.detach().sum()
         stats[unit, 2] += g_neg.detach().sum()
@@ -329,10 +370,12 @@ class ScffSession(Session):
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizers": [o.state_dict() for o in self.optimizers], "probe": self.probe_optimizer.state_dict(),
-                "augment": self.augment.get_state()}
+                "augment": self.augment.get_state(), "layer_steps": torch.tensor(self.layer_steps)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         for optimizer, saved in zip(self.optimizers, state["optimizers"]):
             optimizer.load_state_dict(saved)
         self.probe_optimizer.load_state_dict(state["probe"])
         self.augment.set_state(state["augment"])
+        if "layer_steps" in state:  # saved before the step decay existed: none taken
+            self.layer_steps = [int(v) for v in state["layer_steps"]]

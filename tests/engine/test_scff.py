@@ -69,6 +69,8 @@ def test_negative_partners_are_other_rows_and_translation_moves_whole_pixels():
     ("probe_dropout=1.5", "probe_dropout must be in [0, 1)"),
     ("layer_epochs=3", "layer_epochs needs one count >= 1 per layer (2)"),
     ("colour=1", "colour"),
+    ("lr_gamma=0.9", "lr_gamma and lr_period go together"),
+    ("layer_lr=0", "layer_lr must be in (0, 10] for every layer"),
 ])
 def test_options_out_of_range_are_refused_naming_the_option(option, message, capsys):
     assert cli_main(["train", "--dataset", "digits", "--variant", "scff", "--hidden", "16,16", "--epochs", "1",
@@ -102,3 +104,20 @@ def test_the_same_seed_trains_the_same_weights():
     for net in nets:
         Trainer(net, train).fit(data.x_train[:512], data.y_train[:512])
     assert all(torch.equal(a, b) for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()))
+
+
+def test_per_layer_learning_rates_decay_by_gamma_every_period_mini_batches_with_adamw():
+    data = load_dataset("digits")
+    config = ScffConfig(in_features=64, num_classes=10, hidden=(16, 16), theta_pos=(4.0, 1.0), theta_neg=(6.0, 1.0),
+                        lam=(0.0, 0.0), image_shape=(8, 8), translate=1, layer_epochs=(2, 1), probe_epochs=1,
+                        layer_lr=(0.004, 0.002), lr_gamma=(0.5, 0.9), lr_period=(3, 100))
+    train = TrainConfig(epochs=1, batch_size=64, seed=1, device="cpu", cooldown=False,
+                        optimizer=OptimizerConfig("adamw", 1e-3, weight_decay=1e-4))
+    net = build_model(config, seed=1)
+    trainer = Trainer(net, train)
+    assert all(type(o) is torch.optim.AdamW for o in trainer.session.optimizers)
+    trainer.fit(data.x_train[:640], data.y_train[:640])  # 10 mini-batches an epoch
+    first, second = (o.param_groups[0] for o in trainer.session.optimizers)
+    assert trainer.session.layer_steps == [20, 10]
+    assert first["lr"] == pytest.approx(0.004 * 0.5 ** (20 // 3)) and first["weight_decay"] == 1e-4
+    assert second["lr"] == pytest.approx(0.002)  # 10 mini-batches: no step of its 100-batch period yet
