@@ -1,4 +1,5 @@
-"""Data set loaders returning torch tensors: MNIST, Fashion-MNIST, sklearn digits, MNIST-1D and user arrays.
+"""Data set loaders returning torch tensors: MNIST, Fashion-MNIST, sklearn digits, MNIST-1D, CIFAR-10 (the
+shared JPEG copy) and user arrays.
 
 Nothing is ever downloaded: MNIST and Fashion-MNIST are read from IDX files on disk (see
 `ff_mcp.data.mnist` for the search order), digits ship with scikit-learn, and MNIST-1D is generated
@@ -20,7 +21,7 @@ from ff_mcp.data.digits import load_digits_dataset
 from ff_mcp.data.mnist import SPECS as IDX_SPECS
 from ff_mcp.data.idx import read_idx_shape
 from ff_mcp.data.mnist import TEST_LABELS, TRAIN_LABELS, load_idx_dataset, locate
-from ff_mcp.data import mnist_1d
+from ff_mcp.data import cifar, mnist_1d
 from ff_mcp.data.graphs import GRAPH_DATASETS, GraphDataset, graph_from_arrays, graph_infos, load_planetoid
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist", "digits", "mnist1d")
+DATASETS: tuple[str, ...] = ("mnist", "fashion-mnist", "digits", "mnist1d", "cifar10")
 
 # Spelling variants accepted by load_dataset, keyed by the name with "-" and "_" removed.
 _ALIASES = {name.replace("-", ""): name for name in DATASETS}
@@ -64,6 +65,8 @@ def load_dataset(
         return load_idx_dataset(key, data_dir, limit_train, limit_test)
     if key == "digits":
         return load_digits_dataset().head(limit_train, limit_test)
+    if key == "cifar10":
+        return cifar.load_cifar10(data_dir).head(limit_train, limit_test)
     return mnist_1d.load_mnist1d_dataset().head(limit_train, limit_test)
 
 
@@ -122,6 +125,22 @@ def list_datasets(data_dir: str | os.PathLike[str] | None = None) -> list[Datase
             image_shape=None,
             description=mnist_1d.DESCRIPTION,
             detail=None if mnist1d_found else "needs the mnist1d package (pip install mnist1d)",
+        )
+    )
+    archive = cifar.locate(data_dir)
+    infos.append(
+        DatasetInfo(
+            name="cifar10",
+            available=archive is not None,
+            location=str(archive) if archive else None,
+            searched=[str(p) for p in cifar.search_dirs(data_dir)],
+            num_classes=10,
+            in_features=3 * 32 * 32,
+            train_size=cifar.TRAIN_SIZE,
+            test_size=cifar.TEST_SIZE,
+            image_shape=cifar.IMAGE_SHAPE,
+            description=cifar.DESCRIPTION,
+            detail=None if archive else f"needs {cifar.ARCHIVE} (the shared JPEG copy) in one of the searched places",
         )
     )
     return infos + graph_infos(data_dir)

@@ -27,14 +27,15 @@ def nowhere(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_datasets_names_the_four_built_in_sets():
-    assert DATASETS == ("mnist", "fashion-mnist", "digits", "mnist1d")
+def test_datasets_names_the_five_built_in_sets():
+    assert DATASETS == ("mnist", "fashion-mnist", "digits", "mnist1d", "cifar10")
 
 
 def test_unknown_name_lists_the_allowed_names():
     with pytest.raises(ValueError) as error:
-        load_dataset("cifar10")
-    assert str(error.value) == "unknown data set 'cifar10'; choose one of: mnist, fashion-mnist, digits, mnist1d"
+        load_dataset("cifar100")
+    assert str(error.value) == ("unknown data set 'cifar100'; choose one of: mnist, fashion-mnist, digits, mnist1d, "
+                                "cifar10")
 
 
 @pytest.mark.parametrize(
