@@ -1,0 +1,342 @@
+"""Convolutional FF with channel-wise competition (model kind "conv"; CwComp, Papachristodoulou et al.,
+AAAI 2024, arXiv 2312.12668).
+
+Images arrive as flat rows with the data set's image shape ((H, W) grey or (C, H, W)); each row is
+standardised per channel with the training set's mean and std (fitted once, kept in the checkpoint) and
+reshaped. Every layer is a 3 x 3 convolution (stride 1, padding 1, bias), ReLU, a 2 x 2 max-pool after the
+layers in ``pool``, and batch norm (eps 1e-4) last; its output goes on, detached, to the next layer. Its
+channels are split into one contiguous group per class; the goodness of class c is the mean of squared
+outputs over group c's channels and every position. The channel-wise competitive loss (``cwc``, the
+default) is the softmax cross-entropy over the classes' goodness: no negative data. ``pvn`` is the
+classic FF loss on the same goodness (softplus(2 - g_true) and softplus(g_wrong - 2), g_wrong the mean
+over the wrong classes). With ``cfse`` the odd layers are grouped convolutions with one group per class
+(CwComp's CFSE block), so group c of such a layer sees only class c's channels below.
+
+Layers can train in overlapping epoch windows (Interleaved Layer Training): layer i trains in epochs
+``[0, layer_epochs[i])`` and only infers afterwards. A linear classifier on the last layer's (detached)
+output is trained beside them (``readout``). Prediction: ``goodness`` (the class whose group in the last
+layer has the most goodness; CwComp's "Avg" predictor), ``readout``, and ``layerN``: layer N's goodness
+alone (per-layer accuracies). docs/VARIANTS.md says what was read where and what differs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
+from .trainer import TrainConfig
+
+LOSSES = ("cwc", "pvn")
+PVN_THRESHOLD = 2.0  # CwComp's PvN loss threshold
+
+
+def class_goodness(h: torch.Tensor, classes: int) -> torch.Tensor:
+    """(B, C, H, W) -> (B, K): per class, the mean of squares over its contiguous block of C / K channels."""
+    b, c, height, width = h.shape
+    return h.reshape(b, classes, c // classes, height, width).square().mean(dim=(2, 3, 4))
+
+
+def cwc_loss(goodness: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The channel-wise competitive loss: softmax cross-entropy with the classes' goodness as logits."""
+    return F.cross_entropy(goodness, y)
+
+
+def pvn_loss(goodness: torch.Tensor, y: torch.Tensor, threshold: float = PVN_THRESHOLD) -> torch.Tensor:
+    """Classic FF on class goodness: softplus(theta - g_true), softplus(g_wrong - theta), g_wrong the mean of
+    the wrong classes' goodness; the 2B terms averaged."""
+    k = goodness.shape[1]
+    true = goodness.gather(1, y[:, None]).squeeze(1)
+    wrong = (goodness.sum(dim=1) - true) / (k - 1)
+    return torch.cat([F.softplus(threshold - true), F.softplus(wrong - threshold)]).mean()
+
+
+def _ints(text: str, name: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in str(text).split(",") if v.strip())
+    except ValueError:
+        raise ValueError(f"{name} must be whole numbers separated by commas, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    """Everything needed to rebuild a ConvNet (stored in its checkpoints)."""
+
+    in_features: int
+    num_classes: int
+    image_shape: tuple[int, int, int] = (1, 28, 28)  # (channels, height, width)
+    channels: tuple[int, ...] = (20, 80, 240, 480)
+    pool: tuple[int, ...] = (1, 3)  # layers followed by a 2 x 2 max-pool (0-based)
+    cfse: bool = True  # odd layers: grouped convolutions, one group per class
+    loss: str = "cwc"
+    layer_epochs: tuple[int, ...] = ()  # layer i trains in epochs [0, layer_epochs[i]); () = every epoch
+    readout_from: int = 0  # the classifier trains from this epoch (0-based) on
+
+    def __post_init__(self) -> None:
+        for name in ("image_shape", "channels", "pool", "layer_epochs"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        c, h, w = self.image_shape
+        k, n = self.num_classes, len(self.channels)
+        if c * h * w != self.in_features:
+            raise ValueError(f"image_shape {self.image_shape} does not hold {self.in_features} features")
+        if k < 2 or n < 1:
+            raise ValueError(f"conv needs num_classes >= 2 and at least one layer, got {k}, {self.channels}")
+        bad = [ch for ch in self.channels if ch < k or ch % k]
+        if bad:
+            raise ValueError(f"hidden: every conv layer's channels must be a multiple of the {k} classes (one "
+                             f"group per class), got {self.channels}")
+        if any(not 0 <= p < n for p in self.pool) or len(set(self.pool)) != len(self.pool):
+            raise ValueError(f"pool must name distinct layers in [0, {n}), got {self.pool}")
+        if min(h, w) // 2 ** len(self.pool) < 1:
+            raise ValueError(f"pool: {len(self.pool)} halvings leave nothing of a {h} x {w} image")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.layer_epochs and (len(self.layer_epochs) != n or any(e < 1 for e in self.layer_epochs)):
+            raise ValueError(f"layer_epochs needs one count >= 1 per layer ({n}), got {self.layer_epochs}")
+        if self.readout_from < 0:
+            raise ValueError(f"readout_from must be >= 0, got {self.readout_from}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ConvConfig":
+        return cls(**d)
+
+    def out_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the last layer's output."""
+        _, h, w = self.image_shape
+        for _ in self.pool:
+            h, w = h // 2, w // 2
+        return self.channels[-1], h, w
+
+
+@dataclass(frozen=True)
+class ConvOptions:
+    """Options of the "conv" variant (the channels per layer come from --hidden / ``hidden``)."""
+
+    loss: str = field(default="cwc", metadata={
+        "help": "cwc (softmax cross-entropy over the classes' channel-group goodness, CwComp) | pvn (classic FF "
+                "softplus on the true class's goodness against the wrong classes', threshold 2)"})
+    cfse: bool = field(default=True, metadata={"help": "odd layers as grouped convolutions, one group per class"})
+    pool: str = field(default="auto", metadata={
+        "help": "layers (0-based) followed by a 2 x 2 max-pool, e.g. 1,3; auto: every odd layer (CwComp); none"})
+    layer_epochs: str = field(default="", metadata={
+        "help": "Interleaved Layer Training: layer i trains in epochs [0, n_i), e.g. 2,3,4,5 (CwComp's MNIST); "
+                "empty: every layer every epoch"})
+    readout_from: int = field(default=0, metadata={"help": "the epoch (0-based) the linear classifier starts"})
+
+
+class ConvLayer(nn.Module):
+    """conv 3 x 3 (grouped with ``groups``) -> ReLU -> [2 x 2 max-pool] -> batch norm (eps 1e-4)."""
+
+    def __init__(self, c_in: int, c_out: int, groups: int, pool: bool) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, groups=groups)
+        self.norm = nn.BatchNorm2d(c_out, eps=1e-4)
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.conv(x))
+        if self.pool:
+            h = F.max_pool2d(h, 2)
+        return self.norm(h)
+
+
+@register_model_kind
+class ConvNet(FFModel):
+    """Conv layers trained each on its own channel-wise competitive loss, and a linear classifier."""
+
+    kind = "conv"
+    description = ("convolutional FF with channel-wise competition (CwComp, AAAI 2024): per-class channel groups, "
+                   "softmax over their goodness, no negative data; images as flat rows with an image shape")
+    config_class = ConvConfig
+    options_class = ConvOptions
+
+    def __init__(self, config: ConvConfig, generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.config = config
+        k = config.num_classes
+        widths = [config.image_shape[0], *config.channels]
+        self.layers = nn.ModuleList(
+            ConvLayer(widths[i], widths[i + 1], k if config.cfse and i % 2 == 1 and widths[i] % k == 0 else 1,
+                      i in config.pool)
+            for i in range(len(config.channels)))
+        self.readout = nn.Linear(math.prod(config.out_shape()), k)
+        with torch.no_grad():  # torch's default init (kaiming uniform, a = sqrt(5)), from the seed's generator
+            for module in [*(layer.conv for layer in self.layers), self.readout]:
+                fan_in = module.weight[0].numel()
+                bound = 1.0 / math.sqrt(fan_in)
+                module.weight.uniform_(-bound, bound, generator=generator)
+                module.bias.uniform_(-bound, bound, generator=generator)
+        # per input channel, fitted once on the training rows (begin_fit) and kept in the checkpoint
+        c = config.image_shape[0]
+        self.register_buffer("mean", torch.zeros(1, c, 1, 1))
+        self.register_buffer("std", torch.ones(1, c, 1, 1))
+        self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
+
+    @classmethod
+    def build_config(cls, data: DataSpec, hidden: tuple[int, ...], options: ConvOptions | None,
+                     train: Any = None) -> ConvConfig:
+        options = options or ConvOptions()
+        if data.image_shape is None:
+            raise ValueError("variant 'conv' trains on images: give a data set with an image shape (mnist, "
+                             "fashion-mnist, digits, cifar10) or image_shape [C, H, W] with rows")
+        shape = tuple(data.image_shape)
+        shape = (1, *shape) if len(shape) == 2 else shape
+        layer_epochs = _ints(options.layer_epochs, "layer_epochs") if options.layer_epochs else ()
+        pool = {"auto": tuple(range(1, len(hidden), 2)), "none": ()}.get(options.pool.strip().lower())
+        pool = _ints(options.pool, "pool") if pool is None else pool
+        return ConvConfig(data.in_features, data.num_classes, shape, tuple(hidden), pool,
+                          options.cfse, options.loss, layer_epochs, options.readout_from)
+
+    # ---- the computation ------------------------------------------------------------------
+
+    def images(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C*H*W) rows -> (B, C, H, W), standardised per channel."""
+        return (x.reshape(x.shape[0], *self.config.image_shape) - self.mean) / self.std
+
+    def layer_outputs(self, x: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]:
+        """Each layer's output (each layer's input detached: no gradient crosses layers)."""
+        outs, h = [], self.images(x)
+        for layer in self.layers[: None if upto is None else upto + 1]:
+            h = layer(h.detach())
+            outs.append(h)
+        return outs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return class_goodness(self.layer_outputs(x)[-1], self.num_classes)
+
+    # ---- the protocol ---------------------------------------------------------------------
+
+    def local_units(self) -> list[nn.Module]:
+        return list(self.layers)  # the classifier learns beside them (readout_loss)
+
+    def training_session(self, config: TrainConfig, device: torch.device) -> Session:
+        return ConvSession(self, config, device)
+
+    def prediction_methods(self) -> dict[str, str]:
+        methods = {"goodness": "the class whose channel group has the most goodness in the last layer",
+                   "readout": "the linear classifier on the last layer's output"}
+        for i in range(len(self.layers) - 1):
+            methods[f"layer{i + 1}"] = f"the class whose channel group has the most goodness in layer {i + 1}"
+        return methods
+
+    def predict_scores(self, x: torch.Tensor, method: str | None = None) -> torch.Tensor:
+        method = self.check_method(method)
+        if method.startswith("layer"):
+            index = int(method[5:]) - 1
+            return class_goodness(self.layer_outputs(x, index)[-1], self.num_classes)
+        last = self.layer_outputs(x)[-1]
+        if method == "readout":
+            return F.softmax(self.readout(last.flatten(1)), dim=1)
+        return class_goodness(last, self.num_classes)
+
+    def layer_goodness(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
+        """Per layer: the goodness of the given labels' channel groups (the layer's best class if None) and
+        its softmax probability among the classes."""
+        out = []
+        for h in self.layer_outputs(x):
+            g = class_goodness(h, self.num_classes)
+            chosen = g.argmax(dim=1) if labels is None else labels.to(g.device)
+            rows = torch.arange(g.shape[0], device=g.device)
+            out.append({"goodness": g[rows, chosen], "p_positive": F.softmax(g, dim=1)[rows, chosen]})
+        return out
+
+
+class ConvSession(Session):
+    """Every layer (in its window) and the classifier step on each mini-batch, each with its own optimizer."""
+
+    def __init__(self, model: ConvNet, config: TrainConfig, device: torch.device) -> None:
+        super().__init__(model, config, device)
+        if config.schedule != "simultaneous":
+            raise ValueError("schedule: conv trains its layers in epoch windows (option layer_epochs); leave "
+                             "schedule 'simultaneous'")
+        if config.negatives != "wrong_label":
+            raise ValueError(f"negatives: variant 'conv' uses no negative data (its loss is over channel groups); "
+                             f"leave --negatives unset, got {config.negatives!r}")
+        opt = config.optimizer
+        self.optimizers = [opt.build(list(layer.parameters())) for layer in model.layers]
+        readout_lr = config.readout_lr or (opt.lr * 10 if opt.name == "sgd" else opt.lr)
+        readout = type(opt)(opt.name, readout_lr, opt.momentum, config.readout_weight_decay, opt.fused)
+        self.optimizers.append(readout.build(list(model.readout.parameters())))
+        self.base_lrs = [opt.lr] * len(model.layers) + [readout_lr]
+        self.epoch = 0
+
+    def phase_epochs(self, epochs: int) -> list[int]:
+        longest = max(self.model.config.layer_epochs, default=0)
+        if longest > epochs:
+            raise ValueError(f"epochs: layer_epochs trains a layer for {longest} epochs; give --epochs >= {longest}")
+        return [epochs]
+
+    def begin_fit(self, x_train: torch.Tensor, y_train: torch.Tensor) -> None:
+        model = self.model
+        if not bool(model.fitted):  # standardise each channel with the training rows' statistics, once
+            c = model.config.image_shape[0]
+            pixels = x_train.reshape(x_train.shape[0], c, -1)
+            for j in range(c):
+                var, mean = torch.var_mean(pixels[:, j])
+                model.mean[0, j] = mean
+                model.std[0, j] = var.sqrt().clamp_min(1e-6)
+            model.fitted.fill_(True)
+
+    def begin_epoch(self, epoch: int, units: range, x_train: torch.Tensor, y_train: torch.Tensor) -> None:
+        self.epoch = epoch
+
+    def set_lr_factor(self, factor: float, units: range) -> None:
+        for i, optimizer in enumerate(self.optimizers):
+            scale = factor if (i < len(self.optimizers) - 1 or self.config.readout_cooldown) else 1.0
+            for group in optimizer.param_groups:
+                group["lr"] = self.base_lrs[i] * scale
+
+    def training(self, i: int) -> bool:
+        """Whether layer i trains in this epoch (its Interleaved Layer Training window)."""
+        windows = self.model.config.layer_epochs
+        return not windows or self.epoch < windows[i]
+
+    def step(self, batch: Batch, generator: torch.Generator, units: range, stats: torch.Tensor) -> None:
+        model, cfg = self.model, self.model.config
+        k = model.num_classes
+        h = model.images(batch.x)
+        y = batch.y
+        for i, layer in enumerate(model.layers):
+            if not self.training(i):
+                with torch.no_grad():  # frozen: infers, batch norm on this batch's statistics (as CwComp)
+                    h = layer(h)
+                continue
+            out = layer(h.detach())
+            g = class_goodness(out, k)
+            loss = cwc_loss(g, y) if cfg.loss == "cwc" else pvn_loss(g, y)
+            optimizer = self.optimizers[i]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                true = g.gather(1, y[:, None]).squeeze(1)
+                stats[i, 0] += loss.detach()
+                stats[i, 1] += true.sum()
+                stats[i, 2] += ((g.sum(dim=1) - true) / (k - 1)).sum()
+            h = out.detach()
+        if self.epoch >= cfg.readout_from:
+            loss = F.cross_entropy(model.readout(h.detach().flatten(1)), y)
+            optimizer = self.optimizers[-1]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            stats[-1, 0] += loss.detach()
+
+    def extra_loss_name(self, units: range) -> str | None:
+        return "readout_loss"
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizers": [o.state_dict() for o in self.optimizers]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for optimizer, saved in zip(self.optimizers, state["optimizers"]):
+            optimizer.load_state_dict(saved)

@@ -1,0 +1,128 @@
+"""Convolutional FF with channel-wise competition (engine/conv.py): the class goodness and both losses
+against hand-computed values, CFSE groups, locality of the layer losses, option refusals, and a small
+real-data run above a floor that reloads from its checkpoint."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ff_mcp.cli import main as cli_main
+from ff_mcp.data import load_dataset
+from ff_mcp.engine import DataSpec, OptimizerConfig, TrainConfig, Trainer, build_model, load_checkpoint
+from ff_mcp.engine.conv import ConvConfig, ConvNet, ConvOptions, class_goodness, cwc_loss, pvn_loss
+
+
+def test_class_goodness_is_the_mean_square_of_each_contiguous_channel_block():
+    h = torch.zeros(1, 4, 2, 2)
+    h[0, 0] = 1.0  # class 0: channels 0, 1 -> mean of squares (4 ones, 4 zeros) = 0.5
+    h[0, 3, 0, 0] = 2.0  # class 1: channels 2, 3 -> (4 + 4) / 8 = 1.0
+    h[0, 2, 1, 1] = -2.0
+    assert class_goodness(h, 2).tolist() == [[0.5, 1.0]]
+
+
+def test_cwc_is_softmax_cross_entropy_over_goodness_and_pvn_the_ff_softplus_pair():
+    g = torch.tensor([[1.0, 3.0, 0.5], [2.0, 0.0, 1.0]])
+    y = torch.tensor([1, 0])
+    row0 = -math.log(math.exp(3.0) / (math.exp(1.0) + math.exp(3.0) + math.exp(0.5)))
+    row1 = -math.log(math.exp(2.0) / (math.exp(2.0) + math.exp(0.0) + math.exp(1.0)))
+    assert cwc_loss(g, y).item() == pytest.approx((row0 + row1) / 2, rel=1e-6)
+    softplus = lambda v: math.log1p(math.exp(v))  # noqa: E731
+    # true goodness 3 and 2; the wrong classes' mean (1 + 0.5) / 2 = 0.75 and (0 + 1) / 2 = 0.5; threshold 2
+    expected = (softplus(2 - 3.0) + softplus(2 - 2.0) + softplus(0.75 - 2) + softplus(0.5 - 2)) / 4
+    assert pvn_loss(g, y).item() == pytest.approx(expected, rel=1e-6)
+
+
+def tiny(cfse: bool = True) -> ConvNet:
+    config = ConvConfig(in_features=2 * 6 * 6, num_classes=2, image_shape=(2, 6, 6), channels=(4, 4, 6), pool=(1,),
+                        cfse=cfse)
+    return ConvNet(config, generator=torch.Generator().manual_seed(0))
+
+
+def test_cfse_layers_see_only_their_own_class_channels_below():
+    net = tiny()
+    second = net.layers[1].conv
+    assert second.groups == 2 and net.layers[0].conv.groups == 1 and net.layers[2].conv.groups == 1
+    x = torch.randn(3, 4, 6, 6)
+    changed = x.clone()
+    changed[:, 2:] += 1.0  # class 1's channels of the layer below
+    out, out_changed = second(x), second(changed)
+    assert torch.equal(out[:, :2], out_changed[:, :2])  # class 0's outputs do not move
+    assert not torch.allclose(out[:, 2:], out_changed[:, 2:])
+    assert tiny(cfse=False).layers[1].conv.groups == 1
+
+
+def test_each_layers_loss_reaches_only_its_own_weights():
+    net = tiny()
+    x, y = torch.rand(5, 72), torch.tensor([0, 1, 1, 0, 1])
+    for i in range(3):
+        net.zero_grad(set_to_none=True)
+        outs = net.layer_outputs(x)
+        cwc_loss(class_goodness(outs[i], 2), y).backward()
+        for j, layer in enumerate(net.layers):
+            grads = [p.grad for p in layer.parameters()]
+            assert all((g is not None) if j == i else (g is None) for g in grads), (i, j)
+
+
+def test_images_are_standardised_per_channel_with_the_training_rows_statistics():
+    data = load_dataset("digits")
+    config = ConvNet.build_config(DataSpec(64, 10, (8, 8)), (10, 20), ConvOptions(pool="1"))
+    net = build_model(config, seed=0)
+    Trainer(net, TrainConfig(epochs=1, batch_size=128, device="cpu")).fit(data.x_train[:256], data.y_train[:256])
+    assert bool(net.fitted)
+    assert net.mean.item() == pytest.approx(data.x_train[:256].mean().item(), rel=1e-4)
+    assert net.std.item() == pytest.approx(data.x_train[:256].std().item(), rel=1e-4)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--hidden", "16,16"], "every conv layer's channels must be a multiple of the 10 classes"),
+    (["--hidden", "20,20", "--opt", "pool=0,1,2"], "pool must name distinct layers in [0, 2)"),
+    (["--hidden", "20,20", "--opt", "loss=hinge"], "loss must be one of ['cwc', 'pvn']"),
+    (["--hidden", "20,20", "--opt", "layer_epochs=1"], "layer_epochs needs one count >= 1 per layer (2)"),
+    (["--hidden", "20,20", "--opt", "layer_epochs=1,5", "--epochs", "3"], "give --epochs >= 5"),
+    (["--hidden", "20,20", "--negatives", "hard"], "variant 'conv' uses no negative data"),
+])
+def test_options_out_of_range_are_refused_naming_the_option(args, message, capsys):
+    assert cli_main(["train", "--dataset", "digits", "--variant", "conv", "--epochs", "1", "--quiet",
+                     "--device", "cpu", *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_rows_without_an_image_shape_are_refused(capsys):
+    assert cli_main(["train", "--dataset", "mnist1d", "--variant", "conv", "--hidden", "20", "--epochs", "1",
+                     "--quiet", "--device", "cpu"]) == 2
+    assert "variant 'conv' trains on images" in capsys.readouterr().err
+
+
+def test_conv_ff_learns_digits_and_reloads_from_its_checkpoint(tmp_path):
+    data = load_dataset("digits")
+    out = tmp_path / "conv.safetensors"
+    assert cli_main(["train", "--dataset", "digits", "--variant", "conv", "--hidden", "20,40",
+                     "--epochs", "8", "--batch-size", "64", "--lr", "0.01", "--device", "cpu", "--quiet",
+                     "--out", str(out)]) == 0
+    saved = load_checkpoint(out)
+    final = saved.metrics["final"]
+    assert saved.kind == "conv" and final["predict_method"] == "goodness"
+    assert final["test_accuracy"] > 0.80 and final["test_accuracy_readout"] > 0.85  # chance is 0.10
+    assert "test_accuracy_layer1" in final
+    again = build_model(saved.model.config, seed=0)
+    again.load_state_dict(saved.model.state_dict())
+    again.eval()
+    with torch.no_grad():
+        assert torch.equal(again.predict(data.x_test), saved.model.eval().predict(data.x_test))
+    layers = saved.model.layer_goodness(data.x_test[:4], torch.tensor([0, 1, 2, 3]))
+    assert len(layers) == 2 and layers[1]["goodness"].shape == (4,)
+
+
+def test_the_same_seed_trains_the_same_weights():
+    data = load_dataset("digits")
+    config = ConvNet.build_config(DataSpec(64, 10, (8, 8)), (10, 20), ConvOptions(pool="1", layer_epochs="1,2"))
+    train = TrainConfig(epochs=2, batch_size=64, seed=5, device="cpu", optimizer=OptimizerConfig("adam", 1e-2))
+    nets = [build_model(config, seed=5) for _ in range(2)]
+    first_layer = {k: v.clone() for k, v in nets[0].layers[0].state_dict().items()}
+    for net in nets:
+        Trainer(net, train).fit(data.x_train[:256], data.y_train[:256])
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()))
+    assert not torch.equal(first_layer["conv.weight"], nets[0].layers[0].conv.weight)
