@@ -138,9 +138,15 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
                                description="with edges: each node's part (val nodes stop each layer early, test "
                                            "nodes are scored); default: a seeded 60/20/20 % split of the labelled "
                                            "nodes")] = None,
+        image_shape: Annotated[list[Annotated[int, Field(ge=1, le=4096)]] | None,
+                               Field(min_length=2, max_length=3,
+                                     description="with x: each row is an image of this shape, [H, W] or [C, H, W] "
+                                                 "(channels first, rows flattened in that order); variant 'conv' "
+                                                 "needs it")] = None,
         hidden: Annotated[list[Annotated[int, Field(ge=1, le=limits.max_hidden)]] | None,
                           Field(min_length=1, max_length=limits.max_depth,
-                                description="hidden layer sizes, first layer first (default: the recipe's)")] = None,
+                                description="hidden layer sizes, first layer first (variant 'conv': channels per "
+                                            "conv layer; default: the recipe's)")] = None,
         epochs: Annotated[int | None, Field(ge=1, le=limits.max_epochs,
                                             description="passes over the training rows (default: the recipe's)")] = None,
         batch_size: Annotated[int | None, Field(ge=1, le=limits.max_batch_size,
@@ -178,7 +184,7 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
         def prepare() -> Job:
             with client_errors():
                 validate_name(name, "name")
-                data = _training_data(state, name, dataset, x, y, edges, split, seed)
+                data = _training_data(state, name, dataset, x, y, edges, split, seed, image_shape)
                 kind = variant or ("gnn" if isinstance(data, GraphDataset) else "ff")
                 return _submit(state, name, data, hidden, epochs, batch_size, lr, goodness, schedule, negatives,
                                seed, device, kind, options or {}, recipe, client=client)
@@ -380,9 +386,12 @@ def register_tools(server: MCPServer, limits: Limits) -> None:
 
 
 def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: Any, edges: Any = None,
-                   split: Any = None, seed: int = 0) -> Dataset | GraphDataset:
+                   split: Any = None, seed: int = 0, image_shape: list[int] | None = None) -> Dataset | GraphDataset:
     if dataset is not None and (x is not None or y is not None or edges is not None):
         raise ValueError("give either dataset or x and y (with edges for a graph), not both")
+    if image_shape is not None and (x is None or edges is not None):
+        raise ValueError("image_shape: only rows given as x (not a data set, not a graph) take an image shape; a "
+                         "data set has its own (see ff_datasets)")
     if split is not None and edges is None:
         raise ValueError("split: only a graph given as x, y and edges takes a split per node")
     if edges is not None:
@@ -409,7 +418,13 @@ def _training_data(state: AppState, name: str, dataset: str | None, x: Any, y: A
         if classes > state.limits.max_classes:
             raise ValueError(f"y has {classes} distinct labels; at most {state.limits.max_classes} classes are "
                              f"allowed (max_classes)")
-        return checked_arrays(x, y, name=name)
+        data = checked_arrays(x, y, name=name)
+        if image_shape is not None:
+            if math.prod(image_shape) != data.in_features:
+                raise ValueError(f"image_shape {list(image_shape)} holds {math.prod(image_shape)} values but each row "
+                                 f"of x has {data.in_features}")
+            data = dataclasses.replace(data, image_shape=tuple(image_shape))
+        return data
     if isinstance(dataset, str) and dataset.strip().lower() in GRAPH_DATASETS:
         return load_data(dataset, data_dir=state.config.dataset_dir)
     key = canonical_name(dataset)

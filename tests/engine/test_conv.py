@@ -126,3 +126,44 @@ def test_the_same_seed_trains_the_same_weights():
         Trainer(net, train).fit(data.x_train[:256], data.y_train[:256])
     assert all(torch.equal(a, b) for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()))
     assert not torch.equal(first_layer["conv.weight"], nets[0].layers[0].conv.weight)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_mcp_trains_a_conv_model_on_rows_with_an_image_shape_and_predicts(tmp_path):
+    from mcp import Client
+
+    from ff_mcp.server import Limits, ServerConfig, build_server
+
+    data = load_dataset("digits")
+    limits = Limits(max_rows=2000, max_features=64, max_classes=10, max_hidden=64, max_depth=3, max_epochs=10,
+                    max_batch_size=100, max_wait_seconds=120, max_concurrent_jobs=1, max_queued_jobs=4)
+    server = build_server(ServerConfig(home=tmp_path / "home", limits=limits))
+    x, y = data.x_train[:1000].tolist(), data.y_train[:1000].tolist()
+    async with Client(server) as client:
+        wrong = await client.call_tool("ff_train", {"name": "c", "x": x, "y": y, "variant": "conv",
+                                                    "image_shape": [1, 8, 7], "hidden": [20, 40]})
+        assert wrong.is_error and "image_shape [1, 8, 7] holds 56 values but each row of x has 64" in (
+            wrong.content[0].text)
+        both = await client.call_tool("ff_train", {"name": "c", "dataset": "digits", "image_shape": [8, 8]})
+        assert both.is_error and "image_shape: only rows given as x" in both.content[0].text
+        flat = await client.call_tool("ff_train", {"name": "c", "x": x, "y": y, "variant": "conv", "hidden": [20]})
+        assert flat.is_error and "variant 'conv' trains on images" in flat.content[0].text
+        res = await client.call_tool("ff_train", {
+            "name": "c", "x": x, "y": y, "variant": "conv", "image_shape": [1, 8, 8], "hidden": [20, 40],
+            "epochs": 8, "batch_size": 64, "lr": 0.01, "wait_seconds": 100})
+        assert not res.is_error, res.content[0].text
+        job = res.structured_content
+        assert job["state"] == "done" and job["metrics"]["test_accuracy"] >= 0.6, job  # held-out rows; chance 0.1
+        rows = data.x_test[:30]
+        pred = await client.call_tool("ff_predict", {"model": "c", "x": rows.tolist(), "method": "readout"})
+        assert not pred.is_error, pred.content[0].text
+        model = load_checkpoint(tmp_path / "home" / "models" / "c.safetensors").model.eval()
+        with torch.no_grad():
+            assert pred.structured_content["labels"] == model.predict(rows, "readout").tolist()
+        good = (await client.call_tool("ff_goodness", {"model": "c", "x": rows[:2].tolist()})).structured_content
+        assert len(good["layers"]) == 2 and len(good["layers"][0]["goodness"]) == 2
