@@ -289,8 +289,9 @@ def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
     data, x_val, y_val, how = validation_split(full)
     x_test, y_test = data.x_test, data.y_test
     options = options_from_args(args)
-    if options.variant != "ff" and not args.no_baseline:
-        raise ValueError(f"the backprop baseline is built for variant 'ff'; pass --no-baseline for {options.variant!r}")
+    if options.variant not in ("ff", "conv") and not args.no_baseline:
+        raise ValueError(f"the backprop baseline is built for variants 'ff' and 'conv'; pass --no-baseline for "
+                         f"{options.variant!r}")
     bar = ProgressBar(enabled=not args.quiet)
     started = time.perf_counter()
     # the trainer's per-epoch evaluation runs on validation: the test rows are not seen until the end
@@ -321,7 +322,23 @@ def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
                              f"validation_accuracy_{k[len('test_accuracy_'):]}" if k.startswith("test_accuracy_")
                              else k): v for k, v in h.items() if k != "layers"} for h in ff.result.history]},
     }
-    if not args.no_baseline:
+    if not args.no_baseline and options.variant == "conv":  # the same layers and head, trained end to end
+        started = time.perf_counter()
+        same = {k: v for k, v in options.options.items() if k not in ("layer_epochs", "readout_from", "loss")}
+        bp_options = dataclasses.replace(options, options={**same, "method": "bp"}, predict_method=None)
+        bp_run = train_model(on_validation, bp_options)
+        bp_test = accuracy(bp_run.network, x_test, y_test)
+        payload["bp"] = {
+            "model": "the conv model's layers and head trained end to end by backprop (--opt method=bp), same "
+                     "optimizer, batch size, epochs and data",
+            "validation_accuracy": bp_run.result.final.get("test_accuracy"),  # its evaluation ran on validation
+            "test_accuracy": bp_test,
+            "test_error": 1.0 - bp_test,
+            "train_seconds": round(bp_run.result.train_seconds, 2),
+            "epochs": bp_run.result.final["epoch"],
+            "wall_seconds": round(time.perf_counter() - started, 1),
+        }
+    elif not args.no_baseline:
         started = time.perf_counter()
         bp_model, bp = train_backprop(ff.network_config, ff.train_config, data.x_train, data.y_train, x_val, y_val)
         bp_test = accuracy(bp_model, x_test, y_test)

@@ -33,6 +33,7 @@ from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
 from .trainer import TrainConfig
 
 LOSSES = ("cwc", "pvn")
+METHODS = ("ff", "bp")
 PVN_THRESHOLD = 2.0  # CwComp's PvN loss threshold
 
 
@@ -76,6 +77,7 @@ class ConvConfig:
     loss: str = "cwc"
     layer_epochs: tuple[int, ...] = ()  # layer i trains in epochs [0, layer_epochs[i]); () = every epoch
     readout_from: int = 0  # the classifier trains from this epoch (0-based) on
+    method: str = "ff"  # bp: the same layers and head trained end to end (the backprop CNN baseline)
 
     def __post_init__(self) -> None:
         for name in ("image_shape", "channels", "pool", "layer_epochs"):
@@ -98,6 +100,11 @@ class ConvConfig:
             raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
         if self.layer_epochs and (len(self.layer_epochs) != n or any(e < 1 for e in self.layer_epochs)):
             raise ValueError(f"layer_epochs needs one count >= 1 per layer ({n}), got {self.layer_epochs}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        if self.method == "bp" and (self.layer_epochs or self.readout_from):
+            raise ValueError("layer_epochs and readout_from: method 'bp' trains every layer with the head in every "
+                             "epoch; leave them unset")
         if self.readout_from < 0:
             raise ValueError(f"readout_from must be >= 0, got {self.readout_from}")
 
@@ -131,6 +138,8 @@ class ConvOptions:
         "help": "Interleaved Layer Training: layer i trains in epochs [0, n_i), e.g. 2,3,4,5 (CwComp's MNIST); "
                 "empty: every layer every epoch"})
     readout_from: int = field(default=0, metadata={"help": "the epoch (0-based) the linear classifier starts"})
+    method: str = field(default="ff", metadata={
+        "help": "ff | bp: the same layers and linear head trained end to end by backprop (the baseline CNN)"})
 
 
 class ConvLayer(nn.Module):
@@ -194,7 +203,7 @@ class ConvNet(FFModel):
         pool = {"auto": tuple(range(1, len(hidden), 2)), "none": ()}.get(options.pool.strip().lower())
         pool = _ints(options.pool, "pool") if pool is None else pool
         return ConvConfig(data.in_features, data.num_classes, shape, tuple(hidden), pool,
-                          options.cfse, options.loss, layer_epochs, options.readout_from)
+                          options.cfse, options.loss, layer_epochs, options.readout_from, options.method)
 
     # ---- the computation ------------------------------------------------------------------
 
@@ -203,10 +212,12 @@ class ConvNet(FFModel):
         return (x.reshape(x.shape[0], *self.config.image_shape) - self.mean) / self.std
 
     def layer_outputs(self, x: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]:
-        """Each layer's output (each layer's input detached: no gradient crosses layers)."""
+        """Each layer's output (each layer's input detached: no gradient crosses layers; method bp keeps
+        the whole graph, for end-to-end training)."""
         outs, h = [], self.images(x)
+        local = self.config.method == "ff"
         for layer in self.layers[: None if upto is None else upto + 1]:
-            h = layer(h.detach())
+            h = layer(h.detach() if local else h)
             outs.append(h)
         return outs
 
@@ -216,12 +227,16 @@ class ConvNet(FFModel):
     # ---- the protocol ---------------------------------------------------------------------
 
     def local_units(self) -> list[nn.Module]:
+        if self.config.method == "bp":
+            return [self]  # one unit: every layer learns from the head's loss
         return list(self.layers)  # the classifier learns beside them (readout_loss)
 
     def training_session(self, config: TrainConfig, device: torch.device) -> Session:
         return ConvSession(self, config, device)
 
     def prediction_methods(self) -> dict[str, str]:
+        if self.config.method == "bp":
+            return {"readout": "the softmax head trained end to end with the layers (backprop)"}
         methods = {"goodness": "the class whose channel group has the most goodness in the last layer",
                    "readout": "the linear classifier on the last layer's output"}
         for i in range(len(self.layers) - 1):
@@ -241,6 +256,9 @@ class ConvNet(FFModel):
     def layer_goodness(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
         """Per layer: the goodness of the given labels' channel groups (the layer's best class if None) and
         its softmax probability among the classes."""
+        if self.config.method == "bp":
+            raise ValueError("a conv model trained with method 'bp' has no goodness: its layers learn from the "
+                             "head's loss")
         out = []
         for h in self.layer_outputs(x):
             g = class_goodness(h, self.num_classes)
@@ -262,6 +280,11 @@ class ConvSession(Session):
             raise ValueError(f"negatives: variant 'conv' uses no negative data (its loss is over channel groups); "
                              f"leave --negatives unset, got {config.negatives!r}")
         opt = config.optimizer
+        if model.config.method == "bp":  # one optimizer over every weight; the head at the layers' lr
+            self.optimizers = [opt.build(list(model.parameters()))]
+            self.base_lrs = [opt.lr]
+            self.epoch = 0
+            return
         self.optimizers = [opt.build(list(layer.parameters())) for layer in model.layers]
         readout_lr = config.readout_lr or (opt.lr * 10 if opt.name == "sgd" else opt.lr)
         readout = type(opt)(opt.name, readout_lr, opt.momentum, config.readout_weight_decay, opt.fused)
@@ -291,7 +314,8 @@ class ConvSession(Session):
 
     def set_lr_factor(self, factor: float, units: range) -> None:
         for i, optimizer in enumerate(self.optimizers):
-            scale = factor if (i < len(self.optimizers) - 1 or self.config.readout_cooldown) else 1.0
+            last = i == len(self.optimizers) - 1 and self.model.config.method == "ff"  # the readout's
+            scale = factor if (not last or self.config.readout_cooldown) else 1.0
             for group in optimizer.param_groups:
                 group["lr"] = self.base_lrs[i] * scale
 
@@ -303,8 +327,15 @@ class ConvSession(Session):
     def step(self, batch: Batch, generator: torch.Generator, units: range, stats: torch.Tensor) -> None:
         model, cfg = self.model, self.model.config
         k = model.num_classes
-        h = model.images(batch.x)
         y = batch.y
+        if cfg.method == "bp":
+            loss = F.cross_entropy(model.readout(model.layer_outputs(batch.x)[-1].flatten(1)), y)
+            self.optimizers[0].zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizers[0].step()
+            stats[0, 0] += loss.detach()
+            return
+        h = model.images(batch.x)
         for i, layer in enumerate(model.layers):
             if not self.training(i):
                 with torch.no_grad():  # frozen: infers, batch norm on this batch's statistics (as CwComp)
@@ -332,7 +363,7 @@ class ConvSession(Session):
             stats[-1, 0] += loss.detach()
 
     def extra_loss_name(self, units: range) -> str | None:
-        return "readout_loss"
+        return "readout_loss" if self.model.config.method == "ff" else None
 
     def state_dict(self) -> dict[str, Any]:
         return {"optimizers": [o.state_dict() for o in self.optimizers]}

@@ -167,3 +167,35 @@ async def test_mcp_trains_a_conv_model_on_rows_with_an_image_shape_and_predicts(
             assert pred.structured_content["labels"] == model.predict(rows, "readout").tolist()
         good = (await client.call_tool("ff_goodness", {"model": "c", "x": rows[:2].tolist()})).structured_content
         assert len(good["layers"]) == 2 and len(good["layers"][0]["goodness"]) == 2
+
+
+def test_method_bp_trains_the_same_layers_end_to_end_as_the_baseline():
+    data = load_dataset("digits")
+    config = ConvNet.build_config(DataSpec(64, 10, (8, 8)), (20, 40), ConvOptions(method="bp"))
+    net = build_model(config, seed=0)
+    outs = net.layer_outputs(data.x_train[:8])
+    torch.nn.functional.cross_entropy(net.readout(outs[-1].flatten(1)), data.y_train[:8]).backward()
+    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in net.layers[0].parameters())  # end to end
+    assert list(net.prediction_methods()) == ["readout"] and net.local_units() == [net]
+    result = Trainer(net, TrainConfig(epochs=4, batch_size=64, device="cpu", optimizer=OptimizerConfig("adam", 1e-2))
+                     ).fit(data.x_train, data.y_train, data.x_test, data.y_test)
+    assert result.final["test_accuracy"] > 0.85 and "readout_loss" not in result.final
+    with pytest.raises(ValueError, match="method 'bp' has no goodness"):
+        net.layer_goodness(data.x_test[:2])
+    with pytest.raises(ValueError, match="method 'bp' trains every layer with the head in every epoch"):
+        ConvNet.build_config(DataSpec(64, 10, (8, 8)), (20, 40), ConvOptions(method="bp", layer_epochs="1,2"))
+
+
+def test_bench_accuracy_records_conv_beside_the_backprop_cnn_of_the_same_layers(tmp_path, capsys):
+    import json
+
+    assert cli_main(["bench", "accuracy", "--dataset", "digits", "--variant", "conv", "--hidden", "20,40",
+                     "--epochs", "3", "--batch-size", "64", "--lr", "0.01", "--opt", "layer_epochs=2,3", "--quiet",
+                     "--results-dir", str(tmp_path), "--device", "cpu"]) == 0
+    [path] = list(tmp_path.glob("accuracy-*.json"))
+    result = json.loads(path.read_text())
+    assert result["options"]["options"] == {"layer_epochs": "2,3"}
+    assert result["ff"]["chosen_on"] == "validation" and set(result["ff"]["validation_accuracy_by_method"]) == {
+        "goodness", "readout", "layer1"}
+    assert result["bp"]["epochs"] == 3 and 0.5 < result["bp"]["test_accuracy"] <= 1.0
+    assert "method=bp" in result["bp"]["model"]
