@@ -35,6 +35,7 @@ from .trainer import TrainConfig
 LOSSES = ("cwc", "pvn")
 METHODS = ("ff", "bp")
 PVN_THRESHOLD = 2.0  # CwComp's PvN loss threshold
+PREDICT_CHUNK = 256  # images per forward pass when scoring (2000 at once ran at half the speed on 2 CPU cores)
 
 
 def class_goodness(h: torch.Tensor, classes: int) -> torch.Tensor:
@@ -245,6 +246,9 @@ class ConvNet(FFModel):
 
     def predict_scores(self, x: torch.Tensor, method: str | None = None) -> torch.Tensor:
         method = self.check_method(method)
+        if x.shape[0] > PREDICT_CHUNK:  # feature maps of a few hundred images stay in cache: ~2x faster on CPU
+            return torch.cat([self.predict_scores(x[i : i + PREDICT_CHUNK], method)
+                              for i in range(0, x.shape[0], PREDICT_CHUNK)])
         if method.startswith("layer"):
             index = int(method[5:]) - 1
             return class_goodness(self.layer_outputs(x, index)[-1], self.num_classes)
