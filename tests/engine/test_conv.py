@@ -199,3 +199,35 @@ def test_bench_accuracy_records_conv_beside_the_backprop_cnn_of_the_same_layers(
         "goodness", "readout", "layer1"}
     assert result["bp"]["epochs"] == 3 and 0.5 < result["bp"]["test_accuracy"] <= 1.0
     assert "method=bp" in result["bp"]["model"]
+
+
+def test_crop_flip_shifts_by_at_most_the_padding_and_mirrors_half_the_images():
+    from ff_mcp.engine.conv import crop_flip
+
+    images = torch.zeros(400, 1, 6, 6)
+    images[:, 0, 2, 1] = 1.0  # one bright pixel at row 2, column 1
+    out = crop_flip(images, 2, torch.Generator().manual_seed(0))
+    assert out.shape == images.shape and bool((out.sum(dim=(1, 2, 3)) <= 1).all())
+    kept = out.flatten(1).argmax(dim=1)[out.flatten(1).sum(dim=1) > 0]
+    rows, cols = kept // 6, kept % 6
+    assert bool(((rows - 2).abs() <= 2).all())
+    mirrored = (cols - (5 - 1)).abs() <= 2  # near column 4: the flipped image's copy of column 1
+    straight = (cols - 1).abs() <= 2
+    assert bool((mirrored | straight).all()) and 0.3 < mirrored.float().mean().item() < 0.9
+    assert torch.equal(crop_flip(images, 0, torch.Generator().manual_seed(1))[:, :, 2].sum(dim=2).squeeze(1),
+                       torch.ones(400))  # no padding: only flips, the pixel stays on its row
+
+
+def test_augmentation_is_on_for_colour_images_by_default_and_refused_when_unknown():
+    colour = ConvNet.build_config(DataSpec(3 * 8 * 8, 10, (3, 8, 8)), (20, 40), ConvOptions())
+    grey = ConvNet.build_config(DataSpec(64, 10, (8, 8)), (20, 40), ConvOptions())
+    assert (colour.augment, grey.augment) == ("crop-flip", "none")
+    with pytest.raises(ValueError, match=r"augment must be one of \['none', 'crop-flip'\] \(or auto\), got 'mixup'"):
+        ConvNet.build_config(DataSpec(64, 10, (8, 8)), (20, 40), ConvOptions(augment="mixup"))
+    data = load_dataset("digits")
+    config = ConvNet.build_config(DataSpec(64, 10, (8, 8)), (20, 40), ConvOptions(augment="crop-flip"))
+    train = TrainConfig(epochs=2, batch_size=64, seed=2, device="cpu", optimizer=OptimizerConfig("adam", 1e-2))
+    nets = [build_model(config, seed=2) for _ in range(2)]
+    for net in nets:
+        Trainer(net, train).fit(data.x_train[:256], data.y_train[:256])
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()))
