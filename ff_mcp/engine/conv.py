@@ -32,7 +32,7 @@ from torch import nn
 from ff_mcp import seeds
 
 from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
-from .trainer import TrainConfig
+from .trainer import TrainConfig, scale_learning_rates
 
 LOSSES = ("cwc", "pvn")
 METHODS = ("ff", "bp")
@@ -316,10 +316,9 @@ class ConvSession(Session):
             self.augment = seeds.generator(config.seed, "augment")
             return
         self.optimizers = [opt.build(list(layer.parameters())) for layer in model.layers]
-        readout_lr = config.readout_lr or (opt.lr * 10 if opt.name == "sgd" else opt.lr)
-        readout = type(opt)(opt.name, readout_lr, opt.momentum, config.readout_weight_decay, opt.fused)
+        readout = config.readout_optimizer()
         self.optimizers.append(readout.build(list(model.readout.parameters())))
-        self.base_lrs = [opt.lr] * len(model.layers) + [readout_lr]
+        self.base_lrs = [opt.lr] * len(model.layers) + [readout.lr]
         self.epoch = 0
         self.augment = seeds.generator(config.seed, "augment")  # crops and flips: their own seeded stream
 
@@ -344,11 +343,9 @@ class ConvSession(Session):
         self.epoch = epoch
 
     def set_lr_factor(self, factor: float, units: range) -> None:
-        for i, optimizer in enumerate(self.optimizers):
-            last = i == len(self.optimizers) - 1 and self.model.config.method == "ff"  # the readout's
-            scale = factor if (not last or self.config.readout_cooldown) else 1.0
-            for group in optimizer.param_groups:
-                group["lr"] = self.base_lrs[i] * scale
+        # method bp has one optimizer, the layers' (and the head's): it always follows the schedule
+        follows = self.config.readout_cooldown or self.model.config.method == "bp"
+        scale_learning_rates(self.optimizers, self.base_lrs, factor, follows)
 
     def training(self, i: int) -> bool:
         """Whether layer i trains in this epoch (its Interleaved Layer Training window)."""

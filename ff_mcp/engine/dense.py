@@ -27,7 +27,6 @@ from .device import autocast
 from .fused import StepResult, autograd_step, fused_step, fused_supported, readout_step, takes_normalized_input
 from .graphed import GraphedStep, cuda_graph, graph_problems
 from .labels import LabeledRows
-from .layers import OptimizerConfig
 from .native import NativeStep, native_problems
 from .negatives import BatchContext, make_contrast
 from .norms import normalize, scale_from_sumsq
@@ -94,10 +93,7 @@ class DenseSession(Session):
                                                       "fused+autograd" if any(self.fused_layers) else "autograd")
 
     def _build_readout_optimizer(self) -> torch.optim.Optimizer:
-        opt = self.config.optimizer
-        lr = self.config.readout_lr or (opt.lr * 10 if opt.name == "sgd" else opt.lr)
-        cfg = OptimizerConfig(opt.name, lr, opt.momentum, self.config.readout_weight_decay, opt.fused)
-        return cfg.build(list(self.network.readout.parameters()))
+        return self.config.readout_optimizer().build(list(self.network.readout.parameters()))
 
     # ---- the protocol -----------------------------------------------------------------------
 

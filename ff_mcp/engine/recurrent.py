@@ -32,7 +32,7 @@ from torch import nn
 from .losses import softplus_loss
 from .norms import rms_normalize
 from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
-from .trainer import TrainConfig
+from .trainer import TrainConfig, scale_learning_rates
 
 NEGATIVES = ("hard", "wrong_label")
 
@@ -308,20 +308,16 @@ class RecurrentSession(Session):
                              f"{config.negatives!r}")
         opt = config.optimizer
         self.optimizers = [opt.build(list(layer.parameters())) for layer in model.layers]
-        readout_lr = config.readout_lr or (opt.lr * 10 if opt.name == "sgd" else opt.lr)
-        readout = type(opt)(opt.name, readout_lr, opt.momentum, config.readout_weight_decay, opt.fused)
+        readout = config.readout_optimizer()
         self.optimizers.append(readout.build(list(model.readout.parameters())))
-        self.base_lrs = [opt.lr] * len(model.layers) + [readout_lr]
+        self.base_lrs = [opt.lr] * len(model.layers) + [readout.lr]
         self.epoch = 0
 
     def begin_epoch(self, epoch: int, units: range, x_train: torch.Tensor, y_train: torch.Tensor) -> None:
         self.epoch = epoch
 
     def set_lr_factor(self, factor: float, units: range) -> None:
-        for i, optimizer in enumerate(self.optimizers):
-            scale = factor if (i < len(self.optimizers) - 1 or self.config.readout_cooldown) else 1.0
-            for group in optimizer.param_groups:
-                group["lr"] = self.base_lrs[i] * scale
+        scale_learning_rates(self.optimizers, self.base_lrs, factor, self.config.readout_cooldown)
 
     def negative_labels(self, logits: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """A wrong label per row: in proportion to the one-pass softmax ("hard"), or uniform."""

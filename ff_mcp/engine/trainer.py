@@ -77,6 +77,13 @@ class TrainConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def readout_optimizer(self) -> OptimizerConfig:
+        """The optimizer of a readout trained beside the layers: the layers' kind, ``readout_lr`` (default
+        10x lr for SGD, as loeweX's 1e-2 vs 1e-3; lr otherwise) and ``readout_weight_decay``."""
+        opt = self.optimizer
+        lr = self.readout_lr or (opt.lr * 10 if opt.name == "sgd" else opt.lr)
+        return OptimizerConfig(opt.name, lr, opt.momentum, self.readout_weight_decay, opt.fused)
+
     @classmethod
     def from_dict(cls, d: dict) -> "TrainConfig":
         """From ``to_dict``'s output, also as written before the step selector (fused_step,
@@ -159,6 +166,16 @@ def _copied(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return type(value)(_copied(v) for v in value)
     return value
+
+
+def scale_learning_rates(optimizers: list[torch.optim.Optimizer], base_lrs: list[float], factor: float,
+                         readout_follows: bool = True) -> None:
+    """Each optimizer's learning rate to its base times ``factor``; with ``readout_follows`` False the last
+    optimizer (a readout's) keeps its base (``TrainConfig.readout_cooldown`` off)."""
+    for i, (optimizer, base) in enumerate(zip(optimizers, base_lrs)):
+        scale = factor if (readout_follows or i < len(optimizers) - 1) else 1.0
+        for group in optimizer.param_groups:
+            group["lr"] = base * scale
 
 
 def build_model(config: Any, seed: int = 0, device: torch.device | str = "cpu") -> FFModel:
