@@ -128,23 +128,13 @@ def test_the_same_seed_trains_the_same_weights():
     assert not torch.equal(first_layer["conv.weight"], nets[0].layers[0].conv.weight)
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.mark.anyio
-async def test_mcp_trains_a_conv_model_on_rows_with_an_image_shape_and_predicts(tmp_path):
+async def test_mcp_trains_a_conv_model_on_rows_with_an_image_shape_and_predicts(tmp_path, small_server):
     from mcp import Client
 
-    from ff_mcp.server import Limits, ServerConfig, build_server
-
     data = load_dataset("digits")
-    limits = Limits(max_rows=2000, max_features=64, max_classes=10, max_hidden=64, max_depth=3, max_epochs=10,
-                    max_batch_size=100, max_wait_seconds=120, max_concurrent_jobs=1, max_queued_jobs=4)
-    server = build_server(ServerConfig(home=tmp_path / "home", limits=limits))
     x, y = data.x_train[:1000].tolist(), data.y_train[:1000].tolist()
-    async with Client(server) as client:
+    async with Client(small_server) as client:
         wrong = await client.call_tool("ff_train", {"name": "c", "x": x, "y": y, "variant": "conv",
                                                     "image_shape": [1, 8, 7], "hidden": [20, 40]})
         assert wrong.is_error and "image_shape [1, 8, 7] holds 56 values but each row of x has 64" in (

@@ -196,23 +196,13 @@ def test_hard_negatives_follow_the_one_pass_softmax_and_never_the_true_label():
     assert (first == 1).float().mean().item() == pytest.approx(0.5, abs=0.03)
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
-
 @pytest.mark.anyio
-async def test_mcp_trains_predicts_and_scores_goodness_of_a_recurrent_model(tmp_path):
+async def test_mcp_trains_predicts_and_scores_goodness_of_a_recurrent_model(tmp_path, small_server):
     from mcp import Client
 
-    from ff_mcp.server import Limits, ServerConfig, build_server
-
     data = load_dataset("digits")
-    limits = Limits(max_rows=2000, max_features=64, max_classes=10, max_hidden=64, max_depth=3, max_epochs=10,
-                    max_batch_size=100, max_wait_seconds=120, max_concurrent_jobs=1, max_queued_jobs=4)
-    server = build_server(ServerConfig(home=tmp_path / "home", limits=limits))
     x, y = data.x_train[:800].tolist(), data.y_train[:800].tolist()
-    async with Client(server) as client:
+    async with Client(small_server) as client:
         variants = (await client.call_tool("ff_variants", {})).structured_content["variants"]
         assert "window" in {o["name"] for v in variants if v["name"] == "recurrent" for o in v["options"]}
         bad = await client.call_tool("ff_train", {"name": "r", "x": x, "y": y, "variant": "recurrent",
