@@ -34,7 +34,7 @@ $(VENV)/.torch: | $(BIN)/python
 	touch $@
 
 $(VENV)/.deps: pyproject.toml $(VENV)/.torch
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,jax]"
 	touch $@
 
 # The JVM, Debian's Clojure and data.json for the Clojure tests, g++ for the compiled step's tests;
