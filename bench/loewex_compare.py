@@ -82,12 +82,19 @@ class MnistPairs(torch.utils.data.Dataset):
         return self.x[i].clone(), int(self.y[i])
 
 
+def _refuse(partition: str):
+    raise RuntimeError(f"loeweX asked for its {partition!r} partition; this harness times training only "
+                       "(its validation must stay off, or it would score the training rows)")
+
+
 def time_loewex(loewex_dir: Path, x: torch.Tensor, y: torch.Tensor, epochs: int) -> float:
     stub_missing_modules()
     sys.path.insert(0, str(loewex_dir))
     utils = importlib.import_module("src.utils")
     main = importlib.import_module("main")
-    utils.get_MNIST_partition = lambda opt, partition: MnistPairs(x, y)
+    # every partition loeweX asks for is the timed training rows: its validation is off (val_idx -1) and
+    # nothing else reads them; a run that turns validation on must pass the held-out rows instead
+    utils.get_MNIST_partition = lambda opt, partition: MnistPairs(x, y) if partition == "train" else _refuse(partition)
     opt = loewex_opt(epochs)
     torch.manual_seed(opt.seed)
     model, optimizer = utils.get_model_and_optimizer(opt)
