@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ff_mcp.data.base import Dataset, DatasetNotFoundError
+from ff_mcp.engine.checkpoint import atomic_write_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +126,7 @@ def load_arrays(data_dir: str | os.PathLike[str] | None = None) -> tuple[np.ndar
                 stored = str(saved["digest"])
             if _digest(arrays) == stored:  # the cache is whole (what this machine's decoder made)
                 return arrays
-        except (OSError, KeyError, ValueError):
+        except Exception:  # noqa: BLE001 - any damage (truncated zip, bad CRC, missing keys): decode again
             pass
         logger.warning("%s is damaged; decoding the archive again", cached)
     logger.info("decoding %s once (15-60 s); the result is cached in %s", path, cached)
@@ -135,11 +136,9 @@ def load_arrays(data_dir: str | os.PathLike[str] | None = None) -> tuple[np.ndar
         logger.warning("the decoded CIFAR-10 images' SHA-256 %s... differs from the recorded %s... (another "
                        "Pillow / libjpeg version); results may differ slightly from the recorded ones",
                        digest[:12], DECODED_SHA256[:12])
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    partial = cached.parent / (cached.name + ".partial")
-    with open(partial, "wb") as f:
-        np.savez(f, x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3], digest=np.array(digest))
-    partial.replace(cached)
+    buffer = io.BytesIO()  # written whole, then renamed: concurrent loaders each see an old or a new file
+    np.savez(buffer, x_train=arrays[0], y_train=arrays[1], x_test=arrays[2], y_test=arrays[3], digest=np.array(digest))
+    atomic_write_bytes(cached, buffer.getvalue())
     return arrays
 
 

@@ -21,7 +21,9 @@ alone (per-layer accuracies). docs/VARIANTS.md says what was read where and what
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -234,8 +236,12 @@ class ConvNet(FFModel):
     # ---- the computation ------------------------------------------------------------------
 
     def images(self, x: torch.Tensor) -> torch.Tensor:
-        """(B, C*H*W) rows -> (B, C, H, W), standardised per channel."""
-        return (x.reshape(x.shape[0], *self.config.image_shape) - self.mean) / self.std
+        """(B, C*H*W) rows (or (B, C, H, W) images) -> (B, C, H, W), standardised per channel."""
+        shape = tuple(self.config.image_shape)
+        if not ((x.ndim == 2 and x.shape[1] == self.in_features) or (x.ndim == 4 and tuple(x.shape[1:]) == shape)):
+            raise ValueError(f"x must be rows of {self.in_features} values (an image {list(shape)} flattened, "
+                             f"channels first) or images (N, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
+        return (x.reshape(x.shape[0], *shape) - self.mean) / self.std
 
     def layer_outputs(self, x: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]:
         """Each layer's output (each layer's input detached: no gradient crosses layers; method bp keeps
@@ -269,8 +275,23 @@ class ConvNet(FFModel):
             methods[f"layer{i + 1}"] = f"the class whose channel group has the most goodness in layer {i + 1}"
         return methods
 
+    @contextlib.contextmanager
+    def inference(self) -> Iterator[None]:
+        """Batch norm on its running statistics, no graph; the previous mode back afterwards (predicting
+        right after training must not normalise with, or update the statistics from, the rows it scores)."""
+        was = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.train(was)
+
     def predict_scores(self, x: torch.Tensor, method: str | None = None) -> torch.Tensor:
         method = self.check_method(method)
+        if self.training or torch.is_grad_enabled():
+            with self.inference():
+                return self.predict_scores(x, method)
         if x.shape[0] > PREDICT_CHUNK:  # feature maps of a few hundred images stay in cache: ~2x faster on CPU
             return torch.cat([self.predict_scores(x[i : i + PREDICT_CHUNK], method)
                               for i in range(0, x.shape[0], PREDICT_CHUNK)])
@@ -288,6 +309,9 @@ class ConvNet(FFModel):
         if self.config.method == "bp":
             raise ValueError("a conv model trained with method 'bp' has no goodness: its layers learn from the "
                              "head's loss")
+        if self.training or torch.is_grad_enabled():
+            with self.inference():
+                return self.layer_goodness(x, labels)
         out = []
         for h in self.layer_outputs(x):
             g = class_goodness(h, self.num_classes)
@@ -326,6 +350,9 @@ class ConvSession(Session):
         longest = max(self.model.config.layer_epochs, default=0)
         if longest > epochs:
             raise ValueError(f"epochs: layer_epochs trains a layer for {longest} epochs; give --epochs >= {longest}")
+        if self.model.config.readout_from >= epochs:
+            raise ValueError(f"readout_from: the classifier would start after the last epoch ({epochs}); give "
+                             f"readout_from < epochs")
         return [epochs]
 
     def begin_fit(self, x_train: torch.Tensor, y_train: torch.Tensor) -> None:

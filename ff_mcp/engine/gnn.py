@@ -245,7 +245,7 @@ class GnnNet(FFModel):
         # caller gives the same graph without labels
         self.register_buffer("anchor_labels", torch.full((config.nodes,), -1, dtype=torch.int64))
         # which graph those labels belong to (graph_fingerprint; zeros: not known, a checkpoint from before it)
-        self.register_buffer("anchor_fingerprint", torch.zeros(3, dtype=torch.float64))
+        self.register_buffer("anchor_fingerprint", torch.zeros(3, dtype=torch.int64))
         self.active_layers: int | None = None  # while layer i trains: i + 1 (scores use the layers trained so far)
 
     @classmethod
@@ -263,13 +263,13 @@ class GnnNet(FFModel):
         labels = torch.where(graph.train_mask, graph.y, torch.full_like(graph.y, -1))
         if not bool((labels >= 0).any()) and self.anchor_labels.shape[0] == graph.num_nodes:
             known = self.anchor_fingerprint.cpu()
-            if not bool(known.any()) or torch.allclose(graph_fingerprint(graph), known, rtol=1e-9, atol=0.0):
+            if not bool(known.any()) or torch.equal(graph_fingerprint(graph), known):
                 labels = self.anchor_labels.to(graph.y.device)
         return labels
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001 (torch's hook)
         """Checkpoints from before the fingerprint load with it unknown (zeros)."""
-        state_dict.setdefault(prefix + "anchor_fingerprint", torch.zeros(3, dtype=torch.float64))
+        state_dict.setdefault(prefix + "anchor_fingerprint", torch.zeros(3, dtype=torch.int64))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def class_graph(self, graph: Graph, classes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -430,13 +430,21 @@ class GnnNet(FFModel):
         return GnnSession(self, config, device)
 
 
+_FINGERPRINT_PRIME = 2_147_483_647  # 2^31 - 1: squares of residues stay inside int64
+
+
 def graph_fingerprint(graph: Graph) -> torch.Tensor:
-    """(3,) float64 on the CPU: the edge count, the features' sum and a position-weighted sum of the edges.
-    Two graphs with the same node count but other features or edges differ in it."""
-    edges = graph.edge_index.double().cpu()
-    weights = torch.arange(1, edges.shape[1] + 1, dtype=torch.float64)
-    return torch.stack([torch.tensor(float(edges.shape[1]), dtype=torch.float64), graph.x.double().sum().cpu(),
-                        ((edges[0] * graph.num_nodes + edges[1]) * weights).sum() / max(edges.shape[1], 1)])
+    """(3,) int64 on the CPU: the edge count, a checksum of the edges that ignores their order, and a
+    checksum of the features' float32 bits (row by row, so node order counts). Two graphs with the same
+    node count but other features or edges differ in it (integers only: no float64, which some devices
+    lack)."""
+    edges = graph.edge_index.cpu()
+    codes = (edges[0] * graph.num_nodes + edges[1]) % _FINGERPRINT_PRIME
+    edge_sum = int(((codes * codes + codes) % _FINGERPRINT_PRIME).sum())
+    bits = graph.x.detach().float().cpu().contiguous().view(torch.int32).long()
+    weights = torch.arange(1, bits.numel() + 1, dtype=torch.int64) % _FINGERPRINT_PRIME
+    feature_sum = int(((bits.reshape(-1) % _FINGERPRINT_PRIME) * weights % _FINGERPRINT_PRIME).sum())
+    return torch.tensor([edges.shape[1], edge_sum, feature_sum], dtype=torch.int64)
 
 
 class GnnSession(Session):

@@ -22,6 +22,7 @@ docs/VARIANTS.md gives the choices the paper leaves open.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,18 +46,12 @@ def damped(old: torch.Tensor, drive: torch.Tensor, damping: float) -> torch.Tens
 def _window(text: str | tuple[int, ...], name: str) -> tuple[int, int]:
     """ "3-5" (or "4", or (3, 5)) -> (3, 5): 1-based iterations, inclusive."""
     if isinstance(text, (tuple, list)):
-        parts = [str(v) for v in text]
-    else:
-        parts = str(text).replace(" ", "").split("-")
-    try:
-        values = [int(p) for p in parts if p != ""]
-    except ValueError:
-        values = []
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2:
+        text = "-".join(str(v) for v in text)
+    match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", str(text))
+    if match is None:
         raise ValueError(f"{name} must be iterations 'first-last' (e.g. 3-5), got {text!r}")
-    return values[0], values[1]
+    first = int(match.group(1))
+    return first, int(match.group(2) or first)
 
 
 @dataclass(frozen=True)
@@ -174,7 +169,7 @@ class RecurrentNet(FFModel):
         length = self.config.label_length or 4.0 * math.sqrt(self.config.hidden[-1])
         if labels is None:
             return torch.full((rows, k), length / math.sqrt(k), device=device)
-        return F.one_hot(labels, k).float() * length
+        return F.one_hot(labels.to(device), k).float() * length
 
     def input_drive(self, x: torch.Tensor) -> torch.Tensor:
         """The image's drive of the first hidden layer (the same at every iteration): W normalise(x) + b."""

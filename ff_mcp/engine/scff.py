@@ -12,6 +12,8 @@ the paper evaluates. docs/VARIANTS.md has the mechanics as read from the officia
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -74,6 +76,9 @@ def translate(x: torch.Tensor, image_shape: tuple[int, int], pixels: int, genera
 def _translation(pixels: int, image: tuple[int, ...] | None) -> int:
     """The views' translation: none for rows; -1 scales the paper's 2 of 28 pixels to the image's width."""
     if image is None:
+        if pixels not in (-1, 0):
+            raise ValueError(f"translate moves grey images; these rows have no (H, W) image shape, so give "
+                             f"translate 0 or -1, got {pixels}")
         return 0
     if pixels == -1:
         return max(1, round(2 * image[-1] / 28))
@@ -214,9 +219,13 @@ class ScffNet(FFModel):
             values = _floats(text, name)
             if not values:
                 raise ValueError(f"{name} needs at least one number")
+            if len(values) > n or not all(math.isfinite(v) for v in values):
+                raise ValueError(f"{name} takes at most one finite number per layer ({n}), got {text!r}")
             return (values + values[-1:] * n)[:n]
 
-        image = data.image_shape if data.image_shape is not None and len(data.image_shape) == 2 else None
+        shape = tuple(data.image_shape) if data.image_shape is not None else None
+        shape = shape[1:] if shape is not None and len(shape) == 3 and shape[0] == 1 else shape  # grey (1, H, W)
+        image = shape if shape is not None and len(shape) == 2 else None
         layer_epochs = tuple(int(v) for v in _floats(options.layer_epochs, "layer_epochs")) if options.layer_epochs else ()
         optional = lambda text, name: per_layer(text, name) if text else ()  # noqa: E731
         periods = optional(options.lr_period, "lr_period")

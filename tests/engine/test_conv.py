@@ -221,3 +221,17 @@ def test_augmentation_is_on_for_colour_images_by_default_and_refused_when_unknow
     for net in nets:
         Trainer(net, train).fit(data.x_train[:256], data.y_train[:256])
     assert all(torch.equal(a, b) for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()))
+
+
+def test_prediction_after_training_uses_running_statistics_and_checks_the_input_shape():
+    data = load_dataset("digits")
+    net = build_model(ConvNet.build_config(DataSpec(64, 10, (8, 8)), (20, 40), ConvOptions()), seed=0)
+    Trainer(net, TrainConfig(epochs=1, batch_size=64, device="cpu")).fit(data.x_train[:256], data.y_train[:256])
+    net.train()  # as a caller may leave it
+    stats = net.layers[0].norm.running_mean.clone()
+    scores = net.predict_scores(data.x_test[:5])
+    assert torch.equal(stats, net.layers[0].norm.running_mean) and net.training  # nothing updated, mode kept
+    assert torch.allclose(scores, net.eval().predict_scores(data.x_test[:5]))
+    assert torch.allclose(scores, net.predict_scores(data.x_test[:5].reshape(5, 1, 8, 8)))  # images too
+    with pytest.raises(ValueError, match=r"x must be rows of 64 values .* got \(5, 8, 8, 1\)"):
+        net.predict_scores(data.x_test[:5].reshape(5, 8, 8, 1))

@@ -244,6 +244,8 @@ def test_stored_training_labels_anchor_only_the_graph_they_came_from():
     none = torch.zeros(6, dtype=torch.bool)
     same = Graph(graph.x, graph.edge_index, unlabelled, none)
     assert net.anchors(same).tolist() == [0, 1, -1, 1, -1, -1]
+    shuffled = Graph(graph.x, graph.edge_index[:, torch.randperm(graph.edge_index.shape[1])], unlabelled, none)
+    assert net.anchors(shuffled).tolist() == [0, 1, -1, 1, -1, -1]  # the same edges in another order
     other_features = Graph(graph.x + 1.0, graph.edge_index, unlabelled, none)  # six nodes too, another graph
     other_edges = Graph(graph.x, undirected_edges(torch.tensor([[0, 2], [5, 4]]), 6), unlabelled, none)
     assert net.anchors(other_features).tolist() == [-1] * 6 and net.anchors(other_edges).tolist() == [-1] * 6

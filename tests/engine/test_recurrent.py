@@ -136,6 +136,7 @@ def test_the_loss_is_the_logistic_loss_of_goodness_minus_width_over_the_trained_
     ("damping=1", "damping must be in [0, 1), got 1.0"),
     ("window=6-2", "window must be iterations first-last with 1 <= first <= last <= 64, got 6-2"),
     ("window=three", "window must be iterations 'first-last' (e.g. 3-5), got 'three'"),
+    ("window=-3", "window must be iterations 'first-last' (e.g. 3-5), got '-3'"),
     ("negatives=hybrid", "negatives must be one of ['hard', 'wrong_label'], got 'hybrid'"),
     ("label_length=-1", "label_length must be in [0, 10000] (0: auto), got -1.0"),
     ("colour=1", "unknown option 'colour' for variant 'recurrent'"),

@@ -71,6 +71,8 @@ def test_negative_partners_are_other_rows_and_translation_moves_whole_pixels():
     ("colour=1", "colour"),
     ("lr_gamma=0.9", "lr_gamma and lr_period go together"),
     ("layer_lr=0", "layer_lr must be in (0, 10] for every layer"),
+    ("layer_lr=0.003,0.002,0.5", "layer_lr takes at most one finite number per layer (2)"),
+    ("lr_period=inf", "lr_period takes at most one finite number per layer (2)"),
 ])
 def test_options_out_of_range_are_refused_naming_the_option(option, message, capsys):
     assert cli_main(["train", "--dataset", "digits", "--variant", "scff", "--hidden", "16,16", "--epochs", "1",
