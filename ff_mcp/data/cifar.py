@@ -45,17 +45,9 @@ DESCRIPTION = ("CIFAR-10 (JPEG q75 copy): 32x32 RGB photos, 10 classes (Krizhevs
 
 
 def search_dirs(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
-    from ff_mcp.data.mnist import ENV_VAR, REPO_ROOT
+    from ff_mcp.data.mnist import data_dirs
 
-    places: list[Path] = []
-    for base in ([Path(data_dir)] if data_dir else []) + [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep)
-                                                          if p.strip()]:
-        places += [base / "cifar10-jpeg", base]
-    places += [REPO_ROOT / ".." / "shared" / "data" / "cifar10-jpeg", Path.cwd() / ".." / "shared" / "data" / "cifar10-jpeg"]
-    unique: dict[Path, None] = {}
-    for place in places:
-        unique.setdefault(place.resolve(), None)
-    return list(unique)
+    return data_dirs("cifar10-jpeg", data_dir)
 
 
 def locate(data_dir: str | os.PathLike[str] | None = None) -> Path | None:

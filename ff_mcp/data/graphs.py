@@ -112,17 +112,9 @@ class _PlanetoidUnpickler(pickle.Unpickler):
 
 
 def _search_dirs(data_dir: str | os.PathLike[str] | None) -> list[Path]:
-    from ff_mcp.data.mnist import ENV_VAR, REPO_ROOT
+    from ff_mcp.data.mnist import data_dirs
 
-    places: list[Path] = []
-    for base in ([Path(data_dir)] if data_dir else []) + [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep)
-                                                          if p.strip()]:
-        places += [base / "planetoid", base]
-    places += [REPO_ROOT / ".." / "shared" / "data" / "planetoid", Path.cwd() / ".." / "shared" / "data" / "planetoid"]
-    unique: dict[Path, None] = {}
-    for place in places:
-        unique.setdefault(place.resolve(), None)
-    return list(unique)
+    return data_dirs("planetoid", data_dir)
 
 
 def locate_planetoid(name: str, data_dir: str | os.PathLike[str] | None = None) -> Path | None:

@@ -39,6 +39,21 @@ SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
 }
 
 
+def data_dirs(folder: str, data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """Where a file-based data set ``folder`` is looked for, in order, without repeats: data_dir/folder,
+    data_dir, each FF_MCP_DATA directory the same two ways, then ../shared/data/folder beside the
+    repository and beside the working directory."""
+    places: list[Path] = []
+    for base in ([Path(data_dir)] if data_dir else []) + [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep)
+                                                          if p.strip()]:
+        places += [base / folder, base]
+    places += [REPO_ROOT / ".." / "shared" / "data" / folder, Path.cwd() / ".." / "shared" / "data" / folder]
+    unique: dict[Path, None] = {}
+    for place in places:
+        unique.setdefault(place.resolve(), None)
+    return list(unique)
+
+
 @dataclass(frozen=True)
 class IdxSetSpec:
     """What an IDX-file data set should look like once loaded."""
