@@ -33,6 +33,7 @@ from torch import nn
 
 from ff_mcp import seeds
 
+from .layers import seeded_uniform_
 from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
 from .trainer import TrainConfig, scale_learning_rates
 
@@ -205,12 +206,8 @@ class ConvNet(FFModel):
                       i in config.pool)
             for i in range(len(config.channels)))
         self.readout = nn.Linear(math.prod(config.out_shape()), k)
-        with torch.no_grad():  # torch's default init (kaiming uniform, a = sqrt(5)), from the seed's generator
-            for module in [*(layer.conv for layer in self.layers), self.readout]:
-                fan_in = module.weight[0].numel()
-                bound = 1.0 / math.sqrt(fan_in)
-                module.weight.uniform_(-bound, bound, generator=generator)
-                module.bias.uniform_(-bound, bound, generator=generator)
+        for module in [*(layer.conv for layer in self.layers), self.readout]:
+            seeded_uniform_([module.weight, module.bias], module.weight[0].numel(), generator)
         # per input channel, fitted once on the training rows (begin_fit) and kept in the checkpoint
         c = config.image_shape[0]
         self.register_buffer("mean", torch.zeros(1, c, 1, 1))

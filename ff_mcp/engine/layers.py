@@ -86,6 +86,15 @@ class OptimizerConfig:
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay, **extra)
 
 
+@torch.no_grad()
+def seeded_uniform_(tensors: list[torch.Tensor], fan_in: int, generator: torch.Generator | None) -> None:
+    """torch's default init of nn.Linear and nn.Conv2d, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), drawn in order
+    from ``generator`` (the seed's), not from the global random stream."""
+    bound = 1.0 / math.sqrt(fan_in)
+    for tensor in tensors:
+        tensor.uniform_(-bound, bound, generator=generator)
+
+
 class _RowLinear(torch.autograd.Function):
     """x @ W^T + b whose weight gradient uses only the first ``rows`` rows.
 

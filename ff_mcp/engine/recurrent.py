@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import seeded_uniform_
 from .losses import softplus_loss
 from .norms import rms_normalize
 from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
@@ -143,14 +144,10 @@ class RecurrentNet(FFModel):
         self.layers = nn.ModuleList(RecurrentLayer(widths[i], widths[i + 1], widths[i + 2])
                                     for i in range(len(config.hidden)))
         self.readout = nn.Linear(sum(config.hidden), config.num_classes)
-        with torch.no_grad():  # nn.Linear's default init over the layer's whole input (below and above)
-            for layer in self.layers:
-                bound = 1.0 / math.sqrt(layer.up.in_features + layer.down.in_features)
-                for tensor in (layer.up.weight, layer.down.weight, layer.up.bias):
-                    tensor.uniform_(-bound, bound, generator=generator)
-            bound = 1.0 / math.sqrt(self.readout.in_features)
-            self.readout.weight.uniform_(-bound, bound, generator=generator)
-            self.readout.bias.uniform_(-bound, bound, generator=generator)
+        for layer in self.layers:  # the default init over the layer's whole input (below and above)
+            seeded_uniform_([layer.up.weight, layer.down.weight, layer.up.bias],
+                            layer.up.in_features + layer.down.in_features, generator)
+        seeded_uniform_([self.readout.weight, self.readout.bias], self.readout.in_features, generator)
 
     @classmethod
     def build_config(cls, data: DataSpec, hidden: tuple[int, ...], options: RecurrentOptions | None,
