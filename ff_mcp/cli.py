@@ -141,7 +141,8 @@ def _train_text(s: dict[str, Any]) -> str:
         *([f"val accuracy      {100 * s['val_accuracy']:.2f} %"] if s.get("val_accuracy") is not None else []),
         f"epochs            {s['epochs']}",
         f"network           {s.get('variant')} {'x'.join(map(str, s.get('hidden') or []))}, batch {s.get('batch_size')}"
-        + (f", recipe {s['recipe']}" if s.get("recipe") else "") + (f", resumed from {s['resumed']}" if s.get("resumed") else ""),
+        + (f", recipe {s['recipe']}" if s.get("recipe") else "") + (f", resumed from {s['resumed']}" if s.get("resumed") else "")
+        + (f", backend {s['step']}" if str(s.get("step")).startswith("jax") else ""),
         f"train seconds     {s['train_seconds']:.1f}",
         f"samples/second    {s['samples_per_second']:.0f}",
         f"device            {s['device']}",
@@ -309,7 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # subcommands whose modules need more than the engine (the MCP SDK, the JVM bridge)
-_OPTIONAL_COMMANDS = {"ff_mcp.demo": ("demo",), "ff_mcp.server.cli": ("serve",), "ff_mcp.clojure.cli": ("repl",)}
+_OPTIONAL_COMMANDS = {"ff_mcp.demo": ("demo",), "ff_mcp.server.cli": ("serve",), "ff_mcp.clojure.cli": ("repl",),
+                      "ff_mcp.nca.cli": ("nca",)}
 
 
 def _missing(command: str, module: str):

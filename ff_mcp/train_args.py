@@ -46,6 +46,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--step", choices=STEPS, default=None,
                    help="training step: auto (default), autograd, fused, native (CPU, SGD: compiled C++), "
                         "cuda_graph (CUDA)")
+    p.add_argument("--backend", choices=["torch", "jax", "jax-parallel"], default="torch",
+                   help="torch (default); jax: the same step in JAX; jax-parallel: every layer's step in one vmapped "
+                        "call, layers one batch apart (variant ff, equal widths; needs pip install 'ff-mcp[jax]')")
     p.add_argument("--data-dir", help="directory holding the data set (else FF_MCP_DATA, ../shared/data, ...)")
     p.add_argument("--recipe", choices=recipe_names(), default="auto",
                    help="defaults for every setting not given: auto (from the data set's size), "
@@ -135,7 +138,7 @@ def options_from_args(args: argparse.Namespace):
         readout_lr=args.readout_lr, readout_weight_decay=args.readout_weight_decay,
         readout_cooldown=False if args.no_readout_cooldown else None,
         cooldown=False if args.no_cooldown else None,
-        pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages,
+        pipeline=args.pipeline or args.stages is not None, pipeline_stages=args.stages, backend=args.backend,
     )
 
 

@@ -79,6 +79,7 @@ class TrainOptions:
     recipe: str = "auto"  # fills the fields left None (ff_mcp/recipes.py)
     preferred_method: str | None = None  # the recipe's prediction method, used when the model has it
     variant: str = "ff"  # a registered model kind (ff_variants / `ff-mcp variants`)
+    backend: str = "torch"  # torch | jax | jax-parallel (ff_mcp/jax_backend.py, variant "ff", extra "jax")
     options: dict[str, Any] = field(default_factory=dict)  # the variant's options (--opt key=value)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -209,6 +210,9 @@ def train_model(data: Dataset | GraphDataset, options: TrainOptions, out: str | 
     data_kind = check_variant_data(options.variant, data)
     net_cfg = options.model_config(data)
     train_cfg = options.train_config()
+    session = backend_session(options)
+    if session is not None:
+        train_cfg = dataclasses.replace(train_cfg, device="cpu")  # the torch side; JAX runs on its own device
     network = build_model(net_cfg, seed=train_cfg.seed)
     if options.predict_method is None and options.preferred_method in network.prediction_methods():
         train_cfg = dataclasses.replace(train_cfg, predict_method=options.preferred_method)
@@ -220,7 +224,7 @@ def train_model(data: Dataset | GraphDataset, options: TrainOptions, out: str | 
         trainer = pipeline_trainer(network, train_cfg, options.pipeline_stages, callbacks, should_stop)
         train_cfg = trainer.config  # under torchrun the device is this rank's
     else:
-        trainer = Trainer(network, train_cfg, callbacks=callbacks, should_stop=should_stop)
+        trainer = Trainer(network, train_cfg, callbacks=callbacks, should_stop=should_stop, session=session)
     if data_kind == "graph":
         result = trainer.fit(data.graph, None, stop_after=stop_after)
     else:
@@ -235,11 +239,33 @@ def train_model(data: Dataset | GraphDataset, options: TrainOptions, out: str | 
     if saves:
         meta = {"dataset": data.name, "source": data.source, "recipe": options.recipe, "train_rows": data.train_size,
                 **({"label_values": list(data.label_values)} if getattr(data, "label_values", None) else {}),
+                **({"backend": options.backend} if options.backend != "torch" else {}),
                 **(extra or {})}
         resume = None if options.pipeline else trainer.resume_state
         path = save_checkpoint(out, network.cpu(), train_cfg.to_dict(), _checkpoint_metrics(result), meta, resume)
         network.to(trainer.device)
     return TrainedModel(network, result, net_cfg, train_cfg, path, options)
+
+
+def backend_session(options: TrainOptions):
+    """The Trainer's session factory for ``options.backend`` (None: torch, the model's own), after checking
+    that the backend can run these options."""
+    if options.backend == "torch":
+        return None
+    if options.backend not in ("jax", "jax-parallel"):
+        raise ValueError(f"backend must be one of ['torch', 'jax', 'jax-parallel'], got {options.backend!r}")
+    if options.variant != "ff":
+        raise ValueError(f"backend {options.backend}: runs variant 'ff' (the dense MLP), got {options.variant!r}")
+    if options.pipeline:
+        raise ValueError(f"backend {options.backend}: pipelined training is the torch backend's")
+    if options.device not in ("auto", "cpu"):
+        raise ValueError(f"device: backend {options.backend} runs on JAX's default device; give auto or cpu, "
+                         f"got {options.device!r}")
+    try:
+        from ff_mcp.jax_backend import session_for
+    except ImportError as exc:
+        raise ValueError(f"backend {options.backend}: {exc}") from None
+    return session_for(options.backend)
 
 
 def resume_model(checkpoint_path: str | Path, data: Dataset, epochs: int, out: str | Path | None = None,
@@ -253,7 +279,7 @@ def resume_model(checkpoint_path: str | Path, data: Dataset, epochs: int, out: s
     checkpoint = load_checkpoint(checkpoint_path)
     if checkpoint.resume is None:
         raise ValueError(f"--resume: {checkpoint_path} keeps no resume state (written by a server, an older "
-                         f"version, or a pipelined run); train it again with --out to get one")
+                         f"version, a pipelined run or the JAX backend); train it again with --out to get one")
     if checkpoint.resume.partial:
         log.warning("the saved run stopped inside epoch %d: going on from its start, not bit-identical",
                     checkpoint.resume.epoch + 1)

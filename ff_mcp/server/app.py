@@ -71,6 +71,9 @@ def build_server(config: ServerConfig | None = None) -> MCPServer:
         from ff_mcp.server.color_tools import register_color_tools  # colors and GF(3) (issue 4)
 
         register_color_tools(server)
+    from ff_mcp.server.nca_tools import register_nca_tools  # the NCA's picture strip (issue 19)
+
+    register_nca_tools(server)
     if config.conformance_fixtures:
         conformance_fixtures.register(server)
     make_strict(server)  # after every tool is registered: unknown arguments refused, errors in one line
