@@ -37,12 +37,13 @@ def history_records(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [h if "layer_loss" in h else epoch_record(h) for h in history]
 
 
-def epoch_line(record: dict[str, Any]) -> str:
-    """One human line: 'epoch 3/10  loss 0.4123  train 93.10 %  test 92.40 %  1.2 s  9,876 rows/s'."""
+def epoch_line(record: dict[str, Any], held_out: str = "test") -> str:
+    """One human line: 'epoch 3/10  loss 0.4123  train 93.10 %  test 92.40 %  1.2 s  9,876 rows/s'.
+    ``held_out`` names the rows the trainer evaluated on ("val" where they are a validation split)."""
     parts = [f"epoch {record['epoch']}/{record['epochs']}"]
     if record.get("loss") is not None:
         parts.append(f"loss {record['loss']:.4f}")
-    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
+    for key, label in (("train_accuracy", "train"), ("test_accuracy", held_out)):
         if record.get(key) is not None:
             parts.append(f"{label} {100 * record[key]:.2f} %")
     if record.get("seconds") is not None:

@@ -152,10 +152,12 @@ def _is_terminal(stream) -> bool:
 class ProgressBar:
     """Progress on stderr: a tqdm bar per epoch on a terminal; one line per epoch when stderr is a file
     or a pipe (CI, an MCP client's log), where a bar's every refresh would be a new line; nothing when
-    disabled. ``json_lines``: also print each epoch's history record as one JSON line on stdout."""
+    disabled. ``json_lines``: also print each epoch's history record as one JSON line on stdout.
+    ``held_out``: what the trainer's evaluation rows are called ("test", or "val" for a validation split)."""
 
-    def __init__(self, enabled: bool = True, json_lines: bool = False, stream=None) -> None:
+    def __init__(self, enabled: bool = True, json_lines: bool = False, stream=None, held_out: str = "test") -> None:
         self.enabled = enabled
+        self.held_out = held_out
         self.json_lines = json_lines
         self.stream = stream or sys.stderr
         self.terminal = enabled and _is_terminal(self.stream)
@@ -185,12 +187,12 @@ class ProgressBar:
         if not self.enabled:
             return
         if self.bar is None:  # not a terminal: one line an epoch
-            print(epoch_line(record), file=self.stream, flush=True)
+            print(epoch_line(record, self.held_out), file=self.stream, flush=True)
             return
         post = {"loss": f"{metrics['loss']:.4f}"}
         for key in ("train_accuracy", "test_accuracy"):
             if metrics.get(key) is not None:
-                post[key.replace("_accuracy", "_acc")] = f"{metrics[key]:.4f}"
+                post[key.replace("test", self.held_out).replace("_accuracy", "_acc")] = f"{metrics[key]:.4f}"
         self.bar.set_postfix(post)
         self.bar.close()
         self.bar = None

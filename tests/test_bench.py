@@ -38,5 +38,46 @@ def test_results_table_lists_each_gnn_file_with_its_validation_choice(tmp_path):
     source = Path(__file__).resolve().parents[1] / "bench" / "results" / "gnn-accuracy-cora-sf-bp-gcn.json"
     shutil.copy(source, tmp_path / source.name)
     text = write_table(tmp_path).read_text()
-    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | sf | gcn | 4 | 0.5 | 0.0 | 80.6 % | 80.3 % | 8 |" in text
-    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | bp | gcn | 2 | 0.5 | 0.0 | 81.4 % | 81.3 % | 8 |" in text
+    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | sf | gcn | 4 | 0.5 | 0.0005 | 0.0 | 1 | 80.6 % | 80.3 % | 8 |" in text
+    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | bp | gcn | 2 | 0.5 | 0.0005 | 0.0 | 1 | 81.4 % | 81.3 % | 8 |" in text
+
+
+def test_results_table_names_a_rerun_file_and_its_mean_over_seeds(tmp_path):
+    """A rerun is recorded as ``...-2.json`` (never overwriting); the table names that file, the chosen
+    weight decay and the number of seeds behind the mean."""
+    import json
+
+    from ff_mcp.bench import write_table
+
+    runs = [{"dataset": "citeseer", "method": "sf", "layer": "gcn", "depth": 2, "dropout": 0.5, "hide_labels": 0.0,
+             "weight_decay": wd, "seed": seed, "val_accuracy": acc, "test_accuracy": acc - 0.01}
+            for wd, seed, acc in ((5e-4, 0, 0.70), (5e-4, 1, 0.72), (5e-3, 0, 0.73), (5e-3, 1, 0.73))]
+    doc = {"kind": "gnn-accuracy", "tag": "citeseer-sf-gcn", "date": "2026-12-03 16:00 UTC", "commit": "abc",
+           "machine": {"device": "cpu"}, "runs": runs,
+           "chosen_on_validation": {"citeseer/sf": {"depth": 2, "dropout": 0.5, "weight_decay": 5e-3, "seeds": 2,
+                                                    "val_accuracy": 0.73, "test_accuracy": 0.72}}}
+    (tmp_path / "gnn-accuracy-citeseer-sf-gcn-2.json").write_text(json.dumps(doc))
+    text = write_table(tmp_path).read_text()
+    assert "| gnn-accuracy-citeseer-sf-gcn-2.json | citeseer | sf | gcn | 2 | 0.5 | 0.005 | 0.0 | 2 | 73.0 % | 72.0 % | 4 |" in text
+
+
+def test_gnn_bench_chooses_the_setting_with_the_best_mean_validation_over_seeds():
+    """bench/gnn_accuracy.py averages each setting's seeds before choosing: one lucky seed does not win."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "gnn_accuracy.py"
+    spec = importlib.util.spec_from_file_location("gnn_accuracy_bench", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    def run(depth, wd, seed, val, test):
+        return {"depth": depth, "dropout": 0.5, "weight_decay": wd, "seed": seed, "val_accuracy": val,
+                "test_accuracy": test}
+
+    runs = [run(2, 5e-4, 0, 0.76, 0.70), run(2, 5e-4, 1, 0.66, 0.64),   # best single seed, mean 0.71
+            run(2, 5e-3, 0, 0.73, 0.72), run(2, 5e-3, 1, 0.72, 0.71),   # mean 0.725: chosen
+            run(3, 5e-3, 0, 0.72, 0.73), run(3, 5e-3, 1, 0.73, 0.73)]   # the same mean, deeper: not chosen
+    best = module.choose_on_validation(runs)
+    assert (best["depth"], best["weight_decay"], best["seeds"]) == (2, 5e-3, 2)
+    assert abs(best["val_accuracy"] - 0.725) < 1e-12 and abs(best["test_accuracy"] - 0.715) < 1e-12

@@ -51,6 +51,14 @@ def test_on_a_terminal_progress_is_a_bar():
     assert "epoch 1" in stream.getvalue() and "2/2" in stream.getvalue()
 
 
+def test_bench_accuracy_names_its_per_epoch_evaluation_validation(capsys):
+    """bench accuracy evaluates each epoch on the validation split, never the test set: its lines say val."""
+    assert cli_main(["bench", "accuracy", "--dataset", "digits", "--hidden", "16", "--epochs", "2",
+                     "--no-baseline", "--device", "cpu"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert len(lines) == 2 and all(" val " in line and " test " not in line for line in lines)
+
+
 def test_bench_writes_a_result_file_only_when_asked(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     args = ["bench", "accuracy", "--dataset", "digits", "--hidden", "16", "--epochs", "1", "--no-baseline",

@@ -26,6 +26,16 @@ from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
 from .trainer import TrainConfig
 
 ACTIVATIONS = ("triangle", "relu")
+PROBE_SCHEDULES = ("trainer", "halving")
+PROBE_HALVINGS = (0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9)  # the official code's CustomStepLR, fractions of the epochs
+
+
+def probe_halvings(epoch: int, epochs: int) -> int:
+    """How many times the official code has halved the probe's learning rate when its epoch ``epoch``
+    (from 0) of ``epochs`` begins: once for each distinct step int(epochs * r) <= epoch (its scheduler
+    steps after every epoch, and once when it is made, which is step 0; for 50 epochs the steps are 10,
+    17, 25, 30, 35, 40, 45)."""
+    return len({int(epochs * r) for r in PROBE_HALVINGS if int(epochs * r) <= epoch})
 
 
 def standardize(x: torch.Tensor) -> torch.Tensor:
@@ -115,6 +125,7 @@ class ScffConfig:
     layer_lr: tuple[float, ...] = ()  # per layer; () = the run's lr
     lr_gamma: tuple[float, ...] = ()  # per layer: the lr times gamma every lr_period mini-batches; () = no decay
     lr_period: tuple[int, ...] = ()
+    probe_schedule: str = "trainer"  # "halving": the official code's halvings of the probe's lr
 
     def __post_init__(self) -> None:
         for name in ("hidden", "theta_pos", "theta_neg", "lam", "layer_epochs", "layer_lr", "lr_gamma", "lr_period"):
@@ -146,6 +157,8 @@ class ScffConfig:
                              f"{self.lr_period}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {list(ACTIVATIONS)}, got {self.activation!r}")
+        if self.probe_schedule not in PROBE_SCHEDULES:
+            raise ValueError(f"probe_schedule must be one of {list(PROBE_SCHEDULES)}, got {self.probe_schedule!r}")
         if not 0 <= self.translate <= 8:
             raise ValueError(f"translate must be in [0, 8] pixels, got {self.translate}")
         if not 0.0 <= self.probe_dropout < 1.0:
@@ -183,6 +196,9 @@ class ScffOptions:
         "help": "per layer: multiply its learning rate by gamma every lr_period mini-batches (the paper's MNIST: "
                 "0.9,0.6 with lr_period 1000,1500); empty: no step decay"})
     lr_period: str = field(default="", metadata={"help": "per layer: mini-batches between two lr_gamma steps"})
+    probe_schedule: str = field(default="trainer", metadata={
+        "help": "the probe's learning rate: trainer (its cooldown, if any) | halving (the official code: halved "
+                "after 20, 35, 50, 60, 70, 80 and 90 % of the probe's epochs)"})
 
 
 @register_model_kind
@@ -235,7 +251,8 @@ class ScffNet(FFModel):
                           per_layer(options.theta_neg, "theta_neg"), per_layer(options.lam, "lam"), 1.0, 1.0,
                           options.activation, image, _translation(options.translate, image), options.probe_dropout,
                           layer_epochs, options.probe_epochs, optional(options.layer_lr, "layer_lr"),
-                          optional(options.lr_gamma, "lr_gamma"), tuple(int(p) for p in periods))
+                          optional(options.lr_gamma, "lr_gamma"), tuple(int(p) for p in periods),
+                          options.probe_schedule)
 
     # ---- the computation ------------------------------------------------------------------
 
@@ -307,6 +324,7 @@ class ScffSession(Session):
         self.base_lrs = lrs + [1e-3]
         self.factors = [1.0] * len(self.base_lrs)  # the trainer's schedule (cooldown) per unit
         self.layer_steps = [0] * len(model.layers)  # mini-batches each layer has taken (its step decay)
+        self.probe_epoch = 0  # epochs the probe has begun, less one (its halving schedule)
         self.augment = torch.Generator().manual_seed(config.seed + 7919)  # the views' translations, CPU
 
     def phases(self) -> list[range]:
@@ -322,14 +340,27 @@ class ScffSession(Session):
             self.factors[i] = factor
             self._apply_lr(i)
 
+    def begin_epoch(self, epoch: int, units: range, x_train: Any, y_train: torch.Tensor) -> None:
+        layers = len(self.model.layers)
+        if units.start == layers:  # the probe's phase: its epoch counts from the end of the layers' epochs
+            self.probe_epoch = epoch - sum(self.phase_epochs(self.config.epochs)[:layers])
+            self._apply_lr(layers)
+
     def _apply_lr(self, i: int) -> None:
-        """Unit i's learning rate: its base, times the trainer's factor, times its step decay so far."""
+        """Unit i's learning rate: its base, times the trainer's factor, times its step decay so far; the
+        probe with ``probe_schedule="halving"``: its base halved at each of the official code's steps
+        passed (the trainer's factor is not applied)."""
         cfg = self.model.config
-        decay = cfg.lr_gamma[i] ** (self.layer_steps[i] // cfg.lr_period[i]) if (
-            cfg.lr_gamma and i < len(self.optimizers)) else 1.0
+        if i == len(self.optimizers) and cfg.probe_schedule == "halving":
+            total = self.phase_epochs(self.config.epochs)[i]
+            lr = self.base_lrs[i] * 0.5 ** probe_halvings(self.probe_epoch, total)
+        else:
+            decay = cfg.lr_gamma[i] ** (self.layer_steps[i] // cfg.lr_period[i]) if (
+                cfg.lr_gamma and i < len(self.optimizers)) else 1.0
+            lr = self.base_lrs[i] * self.factors[i] * decay
         optimizer = self.optimizers[i] if i < len(self.optimizers) else self.probe_optimizer
         for group in optimizer.param_groups:
-            group["lr"] = self.base_lrs[i] * self.factors[i] * decay
+            group["lr"] = lr
 
     def step(self, batch: Batch, generator: torch.Generator, units: range, stats: torch.Tensor) -> None:
         model, cfg = self.model, self.model.config

@@ -73,6 +73,7 @@ def test_negative_partners_are_other_rows_and_translation_moves_whole_pixels():
     ("layer_lr=0", "layer_lr must be in (0, 10] for every layer"),
     ("layer_lr=0.003,0.002,0.5", "layer_lr takes at most one finite number per layer (2)"),
     ("lr_period=inf", "lr_period takes at most one finite number per layer (2)"),
+    ("probe_schedule=cosine", "probe_schedule must be one of ['trainer', 'halving'], got 'cosine'"),
 ])
 def test_options_out_of_range_are_refused_naming_the_option(option, message, capsys):
     assert cli_main(["train", "--dataset", "digits", "--variant", "scff", "--hidden", "16,16", "--epochs", "1",
@@ -123,3 +124,31 @@ def test_per_layer_learning_rates_decay_by_gamma_every_period_mini_batches_with_
     assert trainer.session.layer_steps == [20, 10]
     assert first["lr"] == pytest.approx(0.004 * 0.5 ** (20 // 3)) and first["weight_decay"] == 1e-4
     assert second["lr"] == pytest.approx(0.002)  # 10 mini-batches: no step of its 100-batch period yet
+
+
+def test_the_probe_halving_schedule_is_the_official_codes():
+    """CustomStepLR over 50 epochs halves after epochs 10, 17, 25, 30, 35, 40 and 45 (lr 1e-3 -> 1e-3/128)."""
+    from ff_mcp.engine.scff import probe_halvings
+
+    assert [probe_halvings(e, 50) for e in (0, 9, 10, 16, 17, 24, 25, 30, 35, 40, 44, 45, 49)] == \
+        [0, 0, 1, 1, 2, 2, 3, 4, 5, 6, 6, 7, 7]
+    assert [probe_halvings(e, 4) for e in range(4)] == [1, 2, 3, 4]  # steps 0, 1, 2, 3: each counted once
+
+
+def test_probe_halving_sets_the_probes_lr_each_epoch_and_ignores_the_cooldown():
+    data = load_dataset("digits")
+    config = ScffConfig(in_features=64, num_classes=10, hidden=(16,), theta_pos=(4.0,), theta_neg=(6.0,),
+                        lam=(0.0,), image_shape=(8, 8), translate=1, layer_epochs=(1,), probe_epochs=10,
+                        probe_schedule="halving")
+    train = TrainConfig(epochs=1, batch_size=64, seed=1, device="cpu", optimizer=OptimizerConfig("adam", 1e-3))
+    net = build_model(config, seed=1)
+    seen = []
+
+    class Watch:
+        def on_epoch_end(self, metrics):
+            seen.append(trainer.session.probe_optimizer.param_groups[0]["lr"])
+
+    trainer = Trainer(net, train, callbacks=[Watch()])
+    trainer.fit(data.x_train[:256], data.y_train[:256])
+    # epoch 1 trains the layer; probe epochs 0..9: steps int(10 r) = 2, 3, 5, 6, 7, 8, 9
+    assert seen[1:] == pytest.approx([1e-3 * 0.5 ** k for k in (0, 0, 1, 2, 2, 3, 4, 5, 6, 7)])
