@@ -6,7 +6,8 @@ the file this writes.
 A fresh registry (a temporary FF_MCP_HOME), the default server limits, the SDK's in-process ``Client``
 (protocol 2026-07-28, ``mode="auto"``), the calls in skill.md's order. Each call is kept whole: tool,
 arguments, whether it was an error, the structured result (image content is noted by its MIME type and
-size, not kept). ``ff_nca_grow`` is not run here: it needs a BPTT-trained rule (15 minutes); skill.md
+size, not kept). Then README's Clojure REPL example, evaluated in the JPype-hosted JVM (skipped, with
+the reason kept, where JPype or Debian's clojure jar is missing). ``ff_nca_grow`` is not run here: it needs a BPTT-trained rule (15 minutes); skill.md
 quotes its result from bench/results/nca-rules-*.json. With ``--record`` the calls are written to
 bench/results/skill-examples-<date>.json, never over an earlier file.
 """
@@ -86,6 +87,24 @@ async def run_examples() -> list[dict]:
     return calls
 
 
+REPL = ['(def r (pcf/ff-color-learning ["#D82626" "#E67F86" "#BA2645"] ["#2626D8" "#1316BB" "#76B0F0"] :seed 1069))',
+        "(pr-str (select-keys r [:goodness-pos :goodness-neg :margin :accuracy]))"]
+
+
+def run_repl_example() -> dict:
+    """README's REPL lines, in the namespace the REPL opens (pcf = music-topos.parallel-color-fork)."""
+    try:
+        from ff_mcp.clojure import jvm
+
+        jvm.start()
+        jvm.require("music-topos.parallel-color-fork")
+        jvm.eval_string("(alias 'pcf 'music-topos.parallel-color-fork)")
+        values = [jvm.eval_string(form) for form in REPL]
+    except Exception as exc:  # noqa: BLE001 (recorded: a machine without the JVM side still records the rest)
+        return {"forms": REPL, "skipped": f"{type(exc).__name__}: {exc}"}
+    return {"forms": REPL, "printed": values[-1]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--record", action="store_true", help="write bench/results/skill-examples-<date>.json")
@@ -95,13 +114,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     calls = anyio.run(run_examples)
+    repl = run_repl_example()
+    print("clojure repl:", repl.get("printed") or repl.get("skipped"), flush=True)
     if args.record:
         import datetime as dt
 
         from ff_mcp.bench import record
 
         tag = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%d")
-        path = record("skill-examples", tag, {"calls": calls, "torch_threads": torch.get_num_threads(),
+        path = record("skill-examples", tag, {"calls": calls, "clojure_repl": repl, "torch_threads": torch.get_num_threads(),
                                               "client": "mcp.Client in-process, mode auto"},
                       torch.device("cpu"),
                       command="python bench/skill_examples.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]))
