@@ -132,3 +132,18 @@ def test_matches_reads_rounding_and_ellipses():
     assert not matches({"a": [1.0]}, {"a": [1.0, 2.0]})
     assert not matches({"a": 1}, {"a": 1, "b": 2})
     assert matches([0.0015, "... 16 values"], [0.0014998719561845064, 5.0])
+
+
+def test_every_example_result_is_a_recorded_call():
+    """skill.md's example results are the calls bench/skill_examples.py recorded (the file skill.md names),
+    rounded and shortened; ff_nca_grow's comes from the NCA bench file its section names."""
+    text = SKILL.read_text(encoding="utf-8")
+    name = re.search(r"bench/results/(skill-examples-[0-9]+\.json)", text)
+    assert name, "skill.md must name its recorded examples file"
+    recorded = json.loads((SKILL.parent / "bench" / "results" / name.group(1)).read_text())["calls"]
+    for tool, section in tool_sections(text).items():
+        if tool == "ff_nca_grow":
+            continue
+        for call, shown in examples(section):
+            assert any(r.get("tool") == tool and matches(call, r["arguments"]) and matches(shown, r["result"])
+                       for r in recorded), (tool, call)
