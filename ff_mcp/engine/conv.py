@@ -12,6 +12,19 @@ classic FF loss on the same goodness (softplus(2 - g_true) and softplus(g_wrong 
 over the wrong classes). With ``cfse`` the odd layers are grouped convolutions with one group per class
 (CwComp's CFSE block), so group c of such a layer sees only class c's channels below.
 
+``ff`` is Hinton's FF with label-embedded negatives on the same layers. The label enters as one extra
+input channel holding that class's fixed pattern (an H x W draw of N(0, 1) noise per class, made from the
+seed and kept in the checkpoint), so every filter at every location sees it and sees it differ between
+classes: a spatially extended label in the sense of Scodellaro et al. (arXiv 2312.14924), who use Fourier
+patterns. (Constant one-hot planes, one per class, act on a convolution only as a per-class bias, and
+learned much worse: docs/VARIANTS.md.) The positive pass carries the true label's pattern, the negative
+pass a uniformly drawn wrong one's; a layer's goodness is the mean square of its
+activities (after ReLU and pooling) over channels and positions, the loss softplus(theta - g_pos) +
+softplus(g_neg - theta); each image's activities are divided by their root mean square before the next
+layer (no batch norm: it would pass the goodness on). Prediction runs every label and sums the goodness
+of the layers after the first (all of them for one layer); the readout reads the neutral-label pass
+(the mean of the K patterns).
+
 Layers can train in overlapping epoch windows (Interleaved Layer Training): layer i trains in epochs
 ``[0, layer_epochs[i])`` and only infers afterwards. A linear classifier on the last layer's (detached)
 output is trained beside them (``readout``). Prediction: ``goodness`` (the class whose group in the last
@@ -34,13 +47,15 @@ from torch import nn
 from ff_mcp import seeds
 
 from .layers import seeded_uniform_
+from .negatives import wrong_labels
 from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
 from .trainer import TrainConfig, scale_learning_rates
 
-LOSSES = ("cwc", "pvn")
+LOSSES = ("cwc", "pvn", "ff")
 METHODS = ("ff", "bp")
 AUGMENTS = ("none", "crop-flip")
 PVN_THRESHOLD = 2.0  # CwComp's PvN loss threshold
+FF_THRESHOLD = 2.0  # loss ff: the mean-of-squares threshold of the FF literature (mpezeshki, nebuly)
 PREDICT_CHUNK = 256  # images per forward pass when scoring (2000 at once ran at half the speed on 2 CPU cores)
 
 
@@ -62,6 +77,22 @@ def pvn_loss(goodness: torch.Tensor, y: torch.Tensor, threshold: float = PVN_THR
     true = goodness.gather(1, y[:, None]).squeeze(1)
     wrong = (goodness.sum(dim=1) - true) / (k - 1)
     return torch.cat([F.softplus(threshold - true), F.softplus(wrong - threshold)]).mean()
+
+
+def ff_loss(g_pos: torch.Tensor, g_neg: torch.Tensor, threshold: float = FF_THRESHOLD) -> torch.Tensor:
+    """Hinton's FF loss on per-image goodness: softplus(theta - g_pos) and softplus(g_neg - theta), the 2B
+    terms averaged."""
+    return torch.cat([F.softplus(threshold - g_pos), F.softplus(g_neg - threshold)]).mean()
+
+
+def image_goodness(h: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B,): the mean square over channels and positions."""
+    return h.square().mean(dim=(1, 2, 3))
+
+
+def rms_normalise(h: torch.Tensor) -> torch.Tensor:
+    """Each image's activities divided by their root mean square (FF's length normalisation)."""
+    return h / (h.square().mean(dim=(1, 2, 3), keepdim=True) + 1e-8).sqrt()
 
 
 def crop_flip(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
@@ -112,6 +143,8 @@ class ConvConfig:
         if k < 2 or n < 1:
             raise ValueError(f"conv needs num_classes >= 2 and at least one layer, got {k}, {self.channels}")
         bad = [ch for ch in self.channels if ch < k or ch % k]
+        if (self.loss == "ff" or self.method == "bp") and not self.cfse:  # no channel groups: any width
+            bad = [ch for ch in self.channels if ch < 1]
         if bad:
             raise ValueError(f"hidden: every conv layer's channels must be a multiple of the {k} classes (one "
                              f"group per class), got {self.channels}")
@@ -127,6 +160,8 @@ class ConvConfig:
             raise ValueError(f"augment must be one of {list(AUGMENTS)} (or auto), got {self.augment!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
+        if self.method == "bp" and self.loss == "ff":
+            raise ValueError("loss: method 'bp' trains the layers with the head's cross-entropy; leave loss unset")
         if self.method == "bp" and (self.layer_epochs or self.readout_from):
             raise ValueError("layer_epochs and readout_from: method 'bp' trains every layer with the head in every "
                              "epoch; leave them unset")
@@ -155,7 +190,9 @@ class ConvOptions:
 
     loss: str = field(default="cwc", metadata={
         "help": "cwc (softmax cross-entropy over the classes' channel-group goodness, CwComp) | pvn (classic FF "
-                "softplus on the true class's goodness against the wrong classes', threshold 2)"})
+                "softplus on the true class's goodness against the wrong classes', threshold 2) | ff (Hinton's FF: "
+                "the label as a per-class pattern channel of the input, negatives with a wrong label, each "
+                "layer's mean-square goodness against threshold 2; with cfse=false any channel counts)"})
     cfse: bool = field(default=True, metadata={"help": "odd layers as grouped convolutions, one group per class"})
     pool: str = field(default="auto", metadata={
         "help": "layers (0-based) followed by a 2 x 2 max-pool, e.g. 1,3; auto: every odd layer (CwComp); none"})
@@ -171,19 +208,21 @@ class ConvOptions:
 
 
 class ConvLayer(nn.Module):
-    """conv 3 x 3 (grouped with ``groups``) -> ReLU -> [2 x 2 max-pool] -> batch norm (eps 1e-4)."""
+    """conv 3 x 3 (grouped with ``groups``) -> ReLU -> [2 x 2 max-pool] -> batch norm (eps 1e-4); with
+    ``batch_norm`` False (loss ff) the activities themselves (``forward``), normalised per image by the
+    caller before the next layer."""
 
-    def __init__(self, c_in: int, c_out: int, groups: int, pool: bool) -> None:
+    def __init__(self, c_in: int, c_out: int, groups: int, pool: bool, batch_norm: bool = True) -> None:
         super().__init__()
         self.conv = nn.Conv2d(c_in, c_out, 3, padding=1, groups=groups)
-        self.norm = nn.BatchNorm2d(c_out, eps=1e-4)
+        self.norm = nn.BatchNorm2d(c_out, eps=1e-4) if batch_norm else None
         self.pool = pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.conv(x))
         if self.pool:
             h = F.max_pool2d(h, 2)
-        return self.norm(h)
+        return self.norm(h) if self.norm is not None else h
 
 
 @register_model_kind
@@ -192,7 +231,8 @@ class ConvNet(FFModel):
 
     kind = "conv"
     description = ("convolutional FF with channel-wise competition (CwComp, AAAI 2024): per-class channel groups, "
-                   "softmax over their goodness, no negative data; images as flat rows with an image shape")
+                   "softmax over their goodness, no negative data; or (loss ff) Hinton's FF with a per-class label "
+                   "pattern as an input channel and wrong-label negatives; images as flat rows with an image shape")
     config_class = ConvConfig
     options_class = ConvOptions
 
@@ -200,16 +240,21 @@ class ConvNet(FFModel):
         super().__init__()
         self.config = config
         k = config.num_classes
-        widths = [config.image_shape[0], *config.channels]
+        self.label_planes = config.loss == "ff"  # the label enters as one pattern channel beside the image
+        widths = [config.image_shape[0] + (1 if self.label_planes else 0), *config.channels]
         self.layers = nn.ModuleList(
-            ConvLayer(widths[i], widths[i + 1], k if config.cfse and i % 2 == 1 and widths[i] % k == 0 else 1,
-                      i in config.pool)
+            ConvLayer(widths[i], widths[i + 1],
+                      k if config.cfse and i % 2 == 1 and widths[i] % k == 0 and widths[i + 1] % k == 0 else 1,
+                      i in config.pool, batch_norm=not self.label_planes)
             for i in range(len(config.channels)))
         self.readout = nn.Linear(math.prod(config.out_shape()), k)
         for module in [*(layer.conv for layer in self.layers), self.readout]:
             seeded_uniform_([module.weight, module.bias], module.weight[0].numel(), generator)
         # per input channel, fitted once on the training rows (begin_fit) and kept in the checkpoint
         c = config.image_shape[0]
+        if self.label_planes:  # one fixed N(0, 1) pattern per class, drawn from the seed's stream
+            _, height, width = config.image_shape
+            self.register_buffer("label_patterns", torch.randn(k, height, width, generator=generator))
         self.register_buffer("mean", torch.zeros(1, c, 1, 1))
         self.register_buffer("std", torch.ones(1, c, 1, 1))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
@@ -240,9 +285,45 @@ class ConvNet(FFModel):
                              f"channels first) or images (N, {', '.join(map(str, shape))}), got {tuple(x.shape)}")
         return (x.reshape(x.shape[0], *shape) - self.mean) / self.std
 
+    def with_labels(self, images: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Loss ff: the images with one more channel, the pattern of each row's label in ``labels`` (B,),
+        or the mean of the K patterns (the neutral label) for None."""
+        b, _, height, width = images.shape
+        patterns = self.label_patterns.to(images.dtype)
+        if labels is None:
+            plane = patterns.mean(dim=0).expand(b, height, width)
+        else:
+            plane = patterns[labels.to(patterns.device)]
+        return torch.cat([images, plane[:, None]], dim=1)
+
+    def ff_activities(self, h: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]:
+        """Loss ff: each layer's activities (ReLU, pooling) for labelled images ``h``; each layer sees the
+        one below normalised per image and detached."""
+        acts = []
+        for layer in self.layers[: None if upto is None else upto + 1]:
+            a = layer(rms_normalise(acts[-1]).detach() if acts else h)
+            acts.append(a)
+        return acts
+
+    def label_goodness(self, x: torch.Tensor, layers: range) -> torch.Tensor:
+        """Loss ff: (B, K), for every label the goodness summed over ``layers``, one pass of B x K images."""
+        images = self.images(x)
+        b, k = images.shape[0], self.num_classes
+        labels = torch.arange(k, device=images.device).repeat(b)
+        acts = self.ff_activities(self.with_labels(images.repeat_interleave(k, dim=0), labels), layers.stop - 1)
+        return sum(image_goodness(acts[i]) for i in layers).view(b, k)
+
+    def scored_layers(self) -> range:
+        """Loss ff: the layers whose goodness prediction sums (Hinton's: all but the first, when there are more)."""
+        n = len(self.layers)
+        return range(1 if n > 1 else 0, n)
+
     def layer_outputs(self, x: torch.Tensor, upto: int | None = None) -> list[torch.Tensor]:
         """Each layer's output (each layer's input detached: no gradient crosses layers; method bp keeps
-        the whole graph, for end-to-end training)."""
+        the whole graph, for end-to-end training). Loss ff: with the neutral label, each normalised per
+        image (what the next layer and the readout see)."""
+        if self.label_planes:
+            return [rms_normalise(a) for a in self.ff_activities(self.with_labels(self.images(x), None), upto)]
         outs, h = [], self.images(x)
         local = self.config.method == "ff"
         for layer in self.layers[: None if upto is None else upto + 1]:
@@ -251,6 +332,8 @@ class ConvNet(FFModel):
         return outs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.label_planes:
+            return self.label_goodness(x, self.scored_layers())
         return class_goodness(self.layer_outputs(x)[-1], self.num_classes)
 
     # ---- the protocol ---------------------------------------------------------------------
@@ -266,6 +349,13 @@ class ConvNet(FFModel):
     def prediction_methods(self) -> dict[str, str]:
         if self.config.method == "bp":
             return {"readout": "the softmax head trained end to end with the layers (backprop)"}
+        if self.label_planes:
+            scored = "layers 2 and up" if len(self.layers) > 1 else "the layer"
+            methods = {"goodness": f"the label whose input planes give the most goodness summed over {scored}",
+                       "readout": "the linear classifier on the last layer's output for the neutral label"}
+            for i in range(len(self.layers)):
+                methods[f"layer{i + 1}"] = f"the label whose input planes give layer {i + 1} the most goodness"
+            return methods
         methods = {"goodness": "the class whose channel group has the most goodness in the last layer",
                    "readout": "the linear classifier on the last layer's output"}
         for i in range(len(self.layers) - 1):
@@ -289,9 +379,12 @@ class ConvNet(FFModel):
         if self.training or torch.is_grad_enabled():
             with self.inference():
                 return self.predict_scores(x, method)
-        if x.shape[0] > PREDICT_CHUNK:  # feature maps of a few hundred images stay in cache: ~2x faster on CPU
-            return torch.cat([self.predict_scores(x[i : i + PREDICT_CHUNK], method)
-                              for i in range(0, x.shape[0], PREDICT_CHUNK)])
+        chunk = max(1, PREDICT_CHUNK // self.num_classes) if self.label_planes and method != "readout" else PREDICT_CHUNK
+        if x.shape[0] > chunk:  # feature maps of a few hundred images stay in cache: ~2x faster on CPU
+            return torch.cat([self.predict_scores(x[i : i + chunk], method) for i in range(0, x.shape[0], chunk)])
+        if self.label_planes and method != "readout":
+            layers = range(int(method[5:]) - 1, int(method[5:])) if method.startswith("layer") else self.scored_layers()
+            return self.label_goodness(x, layers)
         if method.startswith("layer"):
             index = int(method[5:]) - 1
             return class_goodness(self.layer_outputs(x, index)[-1], self.num_classes)
@@ -309,6 +402,9 @@ class ConvNet(FFModel):
         if self.training or torch.is_grad_enabled():
             with self.inference():
                 return self.layer_goodness(x, labels)
+        if self.label_planes:  # the given labels' planes, or the neutral label's
+            acts = self.ff_activities(self.with_labels(self.images(x), labels))
+            return [{"goodness": (g := image_goodness(a)), "p_positive": torch.sigmoid(g - FF_THRESHOLD)} for a in acts]
         out = []
         for h in self.layer_outputs(x):
             g = class_goodness(h, self.num_classes)
@@ -327,6 +423,9 @@ class ConvSession(Session):
             raise ValueError("schedule: conv trains its layers in epoch windows (option layer_epochs); leave "
                              "schedule 'simultaneous'")
         if config.negatives != "wrong_label":
+            if model.config.loss == "ff":
+                raise ValueError(f"negatives: variant 'conv' with loss 'ff' draws wrong labels uniformly "
+                                 f"(wrong_label); got {config.negatives!r}")
             raise ValueError(f"negatives: variant 'conv' uses no negative data (its loss is over channel groups); "
                              f"leave --negatives unset, got {config.negatives!r}")
         opt = config.optimizer
@@ -390,6 +489,9 @@ class ConvSession(Session):
             self.optimizers[0].step()
             stats[0, 0] += loss.detach()
             return
+        if cfg.loss == "ff":
+            self.ff_step(x, y, generator, stats)
+            return
         h = model.images(x)
         for i, layer in enumerate(model.layers):
             if not self.training(i):
@@ -411,6 +513,42 @@ class ConvSession(Session):
             h = out.detach()
         if self.epoch >= cfg.readout_from:
             loss = F.cross_entropy(model.readout(h.detach().flatten(1)), y)
+            optimizer = self.optimizers[-1]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            stats[-1, 0] += loss.detach()
+
+    def ff_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, stats: torch.Tensor) -> None:
+        """Loss ff: one positive (true label) and one negative (uniform wrong label) pass, each layer in its
+        window trained on its own goodness; then the readout on the neutral-label pass."""
+        model = self.model
+        images = model.images(x)
+        b = images.shape[0]
+        y_neg = wrong_labels(y, model.num_classes, generator)
+        h = torch.cat([model.with_labels(images, y), model.with_labels(images, y_neg)])
+        for i, layer in enumerate(model.layers):
+            if i > 0:
+                h = rms_normalise(h).detach()
+            if not self.training(i):
+                with torch.no_grad():
+                    h = layer(h)
+                continue
+            h = layer(h)
+            g = image_goodness(h)
+            loss = ff_loss(g[:b], g[b:])
+            optimizer = self.optimizers[i]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            with torch.no_grad():
+                stats[i, 0] += loss.detach()
+                stats[i, 1] += g[:b].detach().sum()
+                stats[i, 2] += g[b:].detach().sum()
+        if self.epoch >= model.config.readout_from:
+            with torch.no_grad():
+                features = model.layer_outputs(x)[-1].flatten(1)
+            loss = F.cross_entropy(model.readout(features), y)
             optimizer = self.optimizers[-1]
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -12,7 +12,8 @@ import torch
 from ff_mcp.cli import main as cli_main
 from ff_mcp.data import load_dataset
 from ff_mcp.engine import DataSpec, OptimizerConfig, TrainConfig, Trainer, build_model, load_checkpoint
-from ff_mcp.engine.conv import ConvConfig, ConvNet, ConvOptions, class_goodness, cwc_loss, pvn_loss
+from ff_mcp.engine.conv import (ConvConfig, ConvNet, ConvOptions, class_goodness, cwc_loss, ff_loss, image_goodness,
+                                 pvn_loss, rms_normalise)
 
 
 def test_class_goodness_is_the_mean_square_of_each_contiguous_channel_block():
@@ -79,10 +80,14 @@ def test_images_are_standardised_per_channel_with_the_training_rows_statistics()
 @pytest.mark.parametrize(("args", "message"), [
     (["--hidden", "16,16"], "every conv layer's channels must be a multiple of the 10 classes"),
     (["--hidden", "20,20", "--opt", "pool=0,1,2"], "pool must name distinct layers in [0, 2)"),
-    (["--hidden", "20,20", "--opt", "loss=hinge"], "loss must be one of ['cwc', 'pvn']"),
+    (["--hidden", "20,20", "--opt", "loss=hinge"], "loss must be one of ['cwc', 'pvn', 'ff']"),
     (["--hidden", "20,20", "--opt", "layer_epochs=1"], "layer_epochs needs one count >= 1 per layer (2)"),
     (["--hidden", "20,20", "--opt", "layer_epochs=1,5", "--epochs", "3"], "give --epochs >= 5"),
     (["--hidden", "20,20", "--negatives", "hard"], "variant 'conv' uses no negative data"),
+    (["--hidden", "20,20", "--opt", "loss=ff", "--negatives", "hard"],
+     "variant 'conv' with loss 'ff' draws wrong labels uniformly (wrong_label)"),
+    (["--hidden", "20,20", "--opt", "loss=ff", "--opt", "method=bp"], "loss: method 'bp' trains the layers with"),
+    (["--hidden", "16,16", "--opt", "loss=ff"], "every conv layer's channels must be a multiple of the 10 classes"),
 ])
 def test_options_out_of_range_are_refused_naming_the_option(args, message, capsys):
     assert cli_main(["train", "--dataset", "digits", "--variant", "conv", "--epochs", "1", "--quiet",
@@ -235,3 +240,67 @@ def test_prediction_after_training_uses_running_statistics_and_checks_the_input_
     assert torch.allclose(scores, net.predict_scores(data.x_test[:5].reshape(5, 1, 8, 8)))  # images too
     with pytest.raises(ValueError, match=r"x must be rows of 64 values .* got \(5, 8, 8, 1\)"):
         net.predict_scores(data.x_test[:5].reshape(5, 8, 8, 1))
+
+
+def test_ff_loss_goodness_and_normalisation_against_hand_computed_values():
+    softplus = lambda v: math.log1p(math.exp(v))  # noqa: E731
+    g_pos, g_neg = torch.tensor([3.0, 1.0]), torch.tensor([0.0, 4.0])  # threshold 2
+    expected = (softplus(2 - 3.0) + softplus(2 - 1.0) + softplus(0.0 - 2) + softplus(4.0 - 2)) / 4
+    assert ff_loss(g_pos, g_neg).item() == pytest.approx(expected, rel=1e-6)
+    h = torch.zeros(2, 2, 1, 2)
+    h[0, 0, 0, 0], h[1, 1, 0, 1] = 2.0, -4.0  # mean squares 4 / 4 = 1 and 16 / 4 = 4
+    assert image_goodness(h).tolist() == [1.0, 4.0]
+    assert image_goodness(rms_normalise(h)).tolist() == pytest.approx([1.0, 1.0])
+
+
+def ff_tiny() -> ConvNet:
+    config = ConvConfig(in_features=2 * 6 * 6, num_classes=3, image_shape=(2, 6, 6), channels=(5, 4), pool=(1,),
+                        cfse=False, loss="ff")
+    return ConvNet(config, generator=torch.Generator().manual_seed(0))
+
+
+def test_loss_ff_puts_the_labels_pattern_beside_the_image_and_the_mean_pattern_for_no_label():
+    net = ff_tiny()
+    assert net.label_patterns.shape == (3, 6, 6) and net.layers[0].conv.in_channels == 3
+    images = torch.randn(2, 2, 6, 6)
+    labelled = net.with_labels(images, torch.tensor([2, 0]))
+    assert torch.equal(labelled[:, :2], images)
+    assert torch.equal(labelled[0, 2], net.label_patterns[2]) and torch.equal(labelled[1, 2], net.label_patterns[0])
+    assert torch.allclose(net.with_labels(images, None)[1, 2], net.label_patterns.mean(dim=0))
+    again = ConvNet(net.config, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again.label_patterns, net.label_patterns)  # drawn from the seed
+
+
+def test_loss_ff_layers_learn_only_from_their_own_goodness_and_predict_all_labels_in_one_pass():
+    net = ff_tiny()
+    x = torch.rand(4, 72)
+    h = net.with_labels(net.images(x), torch.tensor([0, 1, 2, 0]))
+    for i in range(2):
+        net.zero_grad(set_to_none=True)
+        image_goodness(net.ff_activities(h)[i]).sum().backward()
+        for j, layer in enumerate(net.layers):
+            assert all((p.grad is not None) if j == i else (p.grad is None) for p in layer.parameters()), (i, j)
+    net.eval()
+    with torch.no_grad():
+        batched = net.label_goodness(x, range(0, 2))
+        for c in range(3):  # one label at a time: the same scores
+            acts = net.ff_activities(net.with_labels(net.images(x), torch.full((4,), c)))
+            assert torch.allclose(batched[:, c], image_goodness(acts[0]) + image_goodness(acts[1]), rtol=1e-5)
+        assert torch.equal(net.predict_scores(x, "goodness"), net.label_goodness(x, range(1, 2)))
+
+
+def test_conv_with_the_ff_loss_learns_digits_and_reloads_from_its_checkpoint(tmp_path):
+    data = load_dataset("digits")
+    out = tmp_path / "conv-ff.safetensors"
+    assert cli_main(["train", "--dataset", "digits", "--variant", "conv", "--hidden", "20,40", "--opt", "loss=ff",
+                     "--opt", "cfse=false", "--epochs", "20", "--batch-size", "64", "--lr", "0.01", "--eval-every", "20",
+                     "--device", "cpu", "--quiet", "--out", str(out)]) == 0
+    saved = load_checkpoint(out)
+    final = saved.metrics["final"]
+    assert final["predict_method"] == "goodness" and final["test_accuracy"] > 0.75  # chance is 0.10
+    assert "test_accuracy_readout" in final and "test_accuracy_layer2" in final
+    again = build_model(saved.model.config, seed=1)  # another seed's patterns: the checkpoint's come back
+    again.load_state_dict(saved.model.state_dict())
+    assert torch.equal(again.predict(data.x_test[:50]), saved.model.predict(data.x_test[:50]))
+    layers = saved.model.layer_goodness(data.x_test[:3], torch.tensor([0, 1, 2]))
+    assert len(layers) == 2 and layers[0]["goodness"].shape == (3,) and (layers[0]["p_positive"] <= 1).all()
