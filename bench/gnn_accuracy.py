@@ -87,7 +87,8 @@ def choose_on_validation(runs: list[dict]) -> dict:
               "val_accuracy": sum(r["val_accuracy"] for r in group) / len(group),
               "test_accuracy": sum(r["test_accuracy"] for r in group) / len(group)}
              for (depth, dropout, weight_decay), group in settings.items()]
-    return max(means, key=lambda m: (m["val_accuracy"], -m["depth"]))
+    # rounded: means of the same accuracies summed in another order must tie, not differ in the last bit
+    return max(means, key=lambda m: (round(m["val_accuracy"], 9), -m["depth"]))
 
 
 def main(argv: list[str] | None = None) -> int:

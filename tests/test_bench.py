@@ -75,9 +75,9 @@ def test_gnn_bench_chooses_the_setting_with_the_best_mean_validation_over_seeds(
         return {"depth": depth, "dropout": 0.5, "weight_decay": wd, "seed": seed, "val_accuracy": val,
                 "test_accuracy": test}
 
-    runs = [run(2, 5e-4, 0, 0.76, 0.70), run(2, 5e-4, 1, 0.66, 0.64),   # best single seed, mean 0.71
-            run(2, 5e-3, 0, 0.73, 0.72), run(2, 5e-3, 1, 0.72, 0.71),   # mean 0.725: chosen
-            run(3, 5e-3, 0, 0.72, 0.73), run(3, 5e-3, 1, 0.73, 0.73)]   # the same mean, deeper: not chosen
+    runs = [run(3, 5e-3, 0, 0.72, 0.73), run(3, 5e-3, 1, 0.73, 0.73),   # mean 0.725, deeper, run first: not chosen
+            run(2, 5e-4, 0, 0.76, 0.70), run(2, 5e-4, 1, 0.66, 0.64),   # best single seed, mean 0.71
+            run(2, 5e-3, 0, 0.73, 0.72), run(2, 5e-3, 1, 0.72, 0.71)]   # mean 0.725, shallower: chosen
     best = module.choose_on_validation(runs)
     assert (best["depth"], best["weight_decay"], best["seeds"]) == (2, 5e-3, 2)
     assert abs(best["val_accuracy"] - 0.725) < 1e-12 and abs(best["test_accuracy"] - 0.715) < 1e-12

@@ -146,8 +146,9 @@ class ConvConfig:
         if (self.loss == "ff" or self.method == "bp") and not self.cfse:  # no channel groups: any width
             bad = [ch for ch in self.channels if ch < 1]
         if bad:
+            free = " (loss ff or method bp with cfse=false: any counts)" if self.loss == "ff" or self.method == "bp" else ""
             raise ValueError(f"hidden: every conv layer's channels must be a multiple of the {k} classes (one "
-                             f"group per class), got {self.channels}")
+                             f"group per class){free}, got {self.channels}")
         if any(not 0 <= p < n for p in self.pool) or len(set(self.pool)) != len(self.pool):
             raise ValueError(f"pool must name distinct layers in [0, {n}), got {self.pool}")
         if min(h, w) // 2 ** len(self.pool) < 1:
@@ -351,10 +352,11 @@ class ConvNet(FFModel):
             return {"readout": "the softmax head trained end to end with the layers (backprop)"}
         if self.label_planes:
             scored = "layers 2 and up" if len(self.layers) > 1 else "the layer"
-            methods = {"goodness": f"the label whose input planes give the most goodness summed over {scored}",
+            methods = {"goodness": f"the label whose pattern gives the most goodness summed over {scored}",
                        "readout": "the linear classifier on the last layer's output for the neutral label"}
             for i in range(len(self.layers)):
-                methods[f"layer{i + 1}"] = f"the label whose input planes give layer {i + 1} the most goodness"
+                if self.scored_layers() != range(i, i + 1):  # not "goodness" again under another name
+                    methods[f"layer{i + 1}"] = f"the label whose pattern gives layer {i + 1} the most goodness"
             return methods
         methods = {"goodness": "the class whose channel group has the most goodness in the last layer",
                    "readout": "the linear classifier on the last layer's output"}
@@ -395,7 +397,8 @@ class ConvNet(FFModel):
 
     def layer_goodness(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
         """Per layer: the goodness of the given labels' channel groups (the layer's best class if None) and
-        its softmax probability among the classes."""
+        its softmax probability among the classes. Loss ff: the goodness of the images with the given
+        labels' patterns (the neutral label's if None) and p_positive = sigmoid(goodness - 2)."""
         if self.config.method == "bp":
             raise ValueError("a conv model trained with method 'bp' has no goodness: its layers learn from the "
                              "head's loss")

@@ -154,6 +154,11 @@ class Session(ABC):
     def set_lr_factor(self, factor: float, units: range) -> None:
         """Scale the learning rate of ``units`` (and anything trained with them) by ``factor``."""
 
+    def applied_lr_factor(self, factor: float, units: range) -> float:
+        """The factor ``units`` actually trained with this epoch, for the history (``factor``, the trainer's,
+        unless the session schedules them itself)."""
+        return factor
+
     def begin_fit(self, x_train: torch.Tensor, y_train: torch.Tensor) -> None:
         """Before the first epoch, with the training data already on the device."""
 

@@ -346,6 +346,12 @@ class ScffSession(Session):
             self.probe_epoch = epoch - sum(self.phase_epochs(self.config.epochs)[:layers])
             self._apply_lr(layers)
 
+    def applied_lr_factor(self, factor: float, units: range) -> float:
+        i = units.start
+        if i == len(self.optimizers) and self.model.config.probe_schedule == "halving":  # its own schedule
+            return 0.5 ** probe_halvings(self.probe_epoch, self.phase_epochs(self.config.epochs)[i])
+        return factor
+
     def _apply_lr(self, i: int) -> None:
         """Unit i's learning rate: its base, times the trainer's factor, times its step decay so far; the
         probe with ``probe_schedule="halving"``: its base halved at each of the official code's steps

@@ -452,7 +452,7 @@ class Trainer:
             "epoch": epoch,
             "epochs": epochs,
             "layers": unit_metrics,
-            "lr_factor": getattr(self, "_lr_factor", 1.0),
+            "lr_factor": self.session.applied_lr_factor(getattr(self, "_lr_factor", 1.0), units),
             "loss": sum(m["loss"] for m in unit_metrics) / max(len(unit_metrics), 1),
         }
         extra_loss = self.session.extra_loss_name(units)

@@ -298,9 +298,37 @@ def test_conv_with_the_ff_loss_learns_digits_and_reloads_from_its_checkpoint(tmp
     saved = load_checkpoint(out)
     final = saved.metrics["final"]
     assert final["predict_method"] == "goodness" and final["test_accuracy"] > 0.75  # chance is 0.10
-    assert "test_accuracy_readout" in final and "test_accuracy_layer2" in final
+    assert "test_accuracy_readout" in final and "test_accuracy_layer1" in final
+    assert "test_accuracy_layer2" not in final  # layer 2 alone is what goodness scores: not evaluated twice
     again = build_model(saved.model.config, seed=1)  # another seed's patterns: the checkpoint's come back
     again.load_state_dict(saved.model.state_dict())
     assert torch.equal(again.predict(data.x_test[:50]), saved.model.predict(data.x_test[:50]))
     layers = saved.model.layer_goodness(data.x_test[:3], torch.tensor([0, 1, 2]))
     assert len(layers) == 2 and layers[0]["goodness"].shape == (3,) and (layers[0]["p_positive"] <= 1).all()
+
+
+def test_loss_ff_keeps_frozen_layers_and_a_late_readout_still_and_chunks_predictions_exactly():
+    config = ConvConfig(in_features=72, num_classes=3, image_shape=(2, 6, 6), channels=(5, 4), pool=(1,), cfse=False,
+                        loss="ff", layer_epochs=(1, 2), readout_from=1)
+    net = build_model(config, seed=2)
+    x, y = torch.rand(96, 72), torch.arange(96) % 3
+    snapshots = []
+
+    class Snap:
+        def on_epoch_end(self, metrics):
+            snapshots.append({k: v.clone() for k, v in net.state_dict().items()})
+
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    Trainer(net, TrainConfig(epochs=2, batch_size=32, seed=2, device="cpu", eval_every=5,
+                             optimizer=OptimizerConfig("adam", 1e-2)), callbacks=[Snap()]).fit(x, y)
+    first, second = snapshots
+    assert not torch.equal(first["layers.0.conv.weight"], start["layers.0.conv.weight"])  # trained in epoch 1
+    assert torch.equal(second["layers.0.conv.weight"], first["layers.0.conv.weight"])  # frozen in epoch 2
+    assert not torch.equal(second["layers.1.conv.weight"], first["layers.1.conv.weight"])
+    assert torch.equal(first["readout.weight"], start["readout.weight"])  # readout_from=1: not in epoch 1
+    assert not torch.equal(second["readout.weight"], first["readout.weight"])
+    net.eval()
+    rows = torch.rand(200, 72)  # more than one chunk of 256 // 3 images
+    with torch.no_grad():
+        whole = net.label_goodness(rows, net.scored_layers())
+    assert torch.allclose(net.predict_scores(rows, "goodness"), whole, rtol=1e-5, atol=1e-6)

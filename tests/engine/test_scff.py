@@ -142,13 +142,15 @@ def test_probe_halving_sets_the_probes_lr_each_epoch_and_ignores_the_cooldown():
                         probe_schedule="halving")
     train = TrainConfig(epochs=1, batch_size=64, seed=1, device="cpu", optimizer=OptimizerConfig("adam", 1e-3))
     net = build_model(config, seed=1)
-    seen = []
+    seen, factors = [], []
 
     class Watch:
         def on_epoch_end(self, metrics):
             seen.append(trainer.session.probe_optimizer.param_groups[0]["lr"])
+            factors.append(metrics["lr_factor"])
 
     trainer = Trainer(net, train, callbacks=[Watch()])
     trainer.fit(data.x_train[:256], data.y_train[:256])
     # epoch 1 trains the layer; probe epochs 0..9: steps int(10 r) = 2, 3, 5, 6, 7, 8, 9
     assert seen[1:] == pytest.approx([1e-3 * 0.5 ** k for k in (0, 0, 1, 2, 2, 3, 4, 5, 6, 7)])
+    assert factors[1:] == pytest.approx([0.5 ** k for k in (0, 0, 1, 2, 2, 3, 4, 5, 6, 7)])  # the history says so
