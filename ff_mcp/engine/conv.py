@@ -146,7 +146,8 @@ class ConvConfig:
         if (self.loss == "ff" or self.method == "bp") and not self.cfse:  # no channel groups: any width
             bad = [ch for ch in self.channels if ch < 1]
         if bad:
-            free = " (loss ff or method bp with cfse=false: any counts)" if self.loss == "ff" or self.method == "bp" else ""
+            free = (f" (or give cfse false: with {'loss ff' if self.loss == 'ff' else 'method bp'} and no channel "
+                    f"groups any counts are allowed)" if self.loss == "ff" or self.method == "bp" else "")
             raise ValueError(f"hidden: every conv layer's channels must be a multiple of the {k} classes (one "
                              f"group per class){free}, got {self.channels}")
         if any(not 0 <= p < n for p in self.pool) or len(set(self.pool)) != len(self.pool):
