@@ -346,20 +346,24 @@ class ScffSession(Session):
             self.probe_epoch = epoch - sum(self.phase_epochs(self.config.epochs)[:layers])
             self._apply_lr(layers)
 
-    def applied_lr_factor(self, factor: float, units: range) -> float:
-        i = units.start
-        if i == len(self.optimizers) and self.model.config.probe_schedule == "halving":  # its own schedule
+    def _halving_factor(self, i: int) -> float | None:
+        """Unit i's factor under the probe's own halving schedule; None when the unit follows the trainer."""
+        if i == len(self.optimizers) and self.model.config.probe_schedule == "halving":
             return 0.5 ** probe_halvings(self.probe_epoch, self.phase_epochs(self.config.epochs)[i])
-        return factor
+        return None
+
+    def applied_lr_factor(self, factor: float, units: range) -> float:
+        own = self._halving_factor(units.start)
+        return factor if own is None else own
 
     def _apply_lr(self, i: int) -> None:
         """Unit i's learning rate: its base, times the trainer's factor, times its step decay so far; the
         probe with ``probe_schedule="halving"``: its base halved at each of the official code's steps
         passed (the trainer's factor is not applied)."""
         cfg = self.model.config
-        if i == len(self.optimizers) and cfg.probe_schedule == "halving":
-            total = self.phase_epochs(self.config.epochs)[i]
-            lr = self.base_lrs[i] * 0.5 ** probe_halvings(self.probe_epoch, total)
+        own = self._halving_factor(i)
+        if own is not None:
+            lr = self.base_lrs[i] * own
         else:
             decay = cfg.lr_gamma[i] ** (self.layer_steps[i] // cfg.lr_period[i]) if (
                 cfg.lr_gamma and i < len(self.optimizers)) else 1.0
