@@ -276,9 +276,91 @@ def run_throughput(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+# options that do not change what is trained: a final run may differ from its validation run in these
+FINAL_RUN_FREE = ("eval_every", "device", "predict_method")
+
+
+def run_final(args: argparse.Namespace) -> dict[str, Any]:
+    """The final run of item 1 of the validation protocol: retrain on every training row (the validation rows
+    included) with the settings of a recorded validation run (``--final-from FILE``), then evaluate the test
+    split once with the prediction method validation chose there. Nothing is evaluated while training."""
+    from ff_mcp.data import load_dataset
+    from ff_mcp.engine import accuracy
+    from ff_mcp.recipes import RECIPE_FIELDS
+    from ff_mcp.train_args import ProgressBar, options_from_args
+    from ff_mcp.training import train_model
+
+    source = Path(args.final_from)
+    try:
+        chosen_run = json.loads(source.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"--final-from: cannot read {source} as a result file ({exc})") from None
+    base = chosen_run.get("ff") if isinstance(chosen_run, dict) else None
+    if chosen_run.get("kind") != "accuracy" or not isinstance(base, dict) or base.get("chosen_on") != "validation":
+        raise ValueError(f"--final-from: {source.name} is not an accuracy run that chose its method on a "
+                         f"validation split (its ff.chosen_on is not 'validation')")
+    if chosen_run.get("dataset") != args.dataset:
+        raise ValueError(f"--final-from: {source.name} ran on {chosen_run.get('dataset')!r}, this command on "
+                         f"{args.dataset!r}")
+    if not args.no_baseline:
+        raise ValueError("--final-from: a final run retrains FF only (the validation run holds its baseline); "
+                         "pass --no-baseline")
+    method = base["chosen_method"]
+    if args.predict_method is not None and args.predict_method != method:
+        raise ValueError(f"--predict-method: {args.predict_method!r}, but validation chose {method!r} in "
+                         f"{source.name}; leave it out")
+    if args.limit_train is not None:
+        raise ValueError("--train-rows/--limit-train: a final run trains on every training row; leave it out")
+    full = load_dataset(args.dataset, data_dir=args.data_dir, limit_test=args.limit_test)
+    options = options_from_args(args)
+    # what the command leaves to the recipe takes the validation run's value: the recipe sizes some settings
+    # (batch, epochs) from the row count, which a final run changes
+    theirs = chosen_run.get("options") or {}
+    left = {k: tuple(theirs[k]) if k == "hidden" else theirs[k]
+            for k in RECIPE_FIELDS if getattr(options, k, 0) is None and theirs.get(k) is not None}
+    options = dataclasses.replace(options, **left)
+    mine = json.loads(json.dumps({k: v for k, v in options.resolved(full).__dict__.items() if k != "extra"},
+                                 default=str))
+    differ = [k for k in sorted(set(mine) & set(theirs)) if k not in FINAL_RUN_FREE and mine[k] != theirs[k]]
+    if differ:
+        k = differ[0]
+        raise ValueError(f"--final-from: this command's {k} is {mine[k]!r}, the validation run's ({source.name}) "
+                         f"is {theirs[k]!r}: give the same settings ({len(differ)} differ: {', '.join(differ)})")
+    bar = ProgressBar(enabled=not args.quiet, held_out="none")
+    started = time.perf_counter()
+    no_evaluation = dataclasses.replace(full, x_test=full.x_test[:0], y_test=full.y_test[:0])
+    ff = train_model(no_evaluation, options, out=args.out, callbacks=[bar],
+                     extra={"evaluated_on": "nothing while training: a final run on every training row"})
+    bar.close()
+    ff_wall = time.perf_counter() - started
+    if method not in ff.network.prediction_methods():
+        raise ValueError(f"--final-from: validation chose {method!r}, which this model does not have")
+    test = accuracy(ff.network, full.x_test, full.y_test, method)  # once, the only look at the test split
+    summary = ff.summary()
+    for key in ("test_accuracy", "test_error", "predict_method"):
+        summary.pop(key, None)
+    return {
+        "dataset": full.name,
+        "protocol": "final",
+        "validation_split": None,
+        "settings_from": {"file": source.name, "commit": chosen_run.get("commit"), "date": chosen_run.get("date"),
+                          "validation_accuracy": base.get("validation_accuracy"), "chosen_method": method,
+                          "rows": chosen_run.get("rows")},
+        "rows": {"train": full.train_size, "validation": 0, "test": int(full.y_test.shape[0])},
+        "options": {k: v for k, v in (ff.options or options).__dict__.items() if k != "extra"},
+        "ff": {**summary, "wall_seconds": round(ff_wall, 1), "chosen_method": method,
+               "chosen_on": f"validation, in {source.name}", "validation_accuracy": None,
+               "test_accuracy": test, "test_error": 1.0 - test,
+               "history": [{k: v for k, v in h.items() if k != "layers"} for h in ff.result.history]},
+    }
+
+
 def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
     """FF (and the backprop baseline) trained on the training rows less a validation split; the prediction
-    method is chosen on validation; the test split is evaluated once, at the end, and reported beside it."""
+    method is chosen on validation; the test split is evaluated once, at the end, and reported beside it.
+    With ``--final-from FILE``: the final run of ``run_final`` instead."""
+    if getattr(args, "final_from", None):
+        return run_final(args)
     from ff_mcp.data import load_dataset
     from ff_mcp.data.validation import validation_split
     from ff_mcp.engine import accuracy, train_backprop
@@ -390,7 +472,8 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
             ff, bp = d["ff"], d.get("bp") or {}
             bp_err = f"{100 * bp['test_error']:.2f} %" if bp else "not run"
             bp_s = bp.get("train_seconds", "")
-            val = f"{100 * (1 - ff['validation_accuracy']):.2f} %" if ff.get("validation_accuracy") is not None else "-"
+            val = (f"{100 * (1 - ff['validation_accuracy']):.2f} %" if ff.get("validation_accuracy") is not None
+                   else f"final run, settings of {d['settings_from']['file']}" if d.get("protocol") == "final" else "-")
             method = ff.get("chosen_method") or ff.get("predict_method") or ""
             lines.append(f"| {d['tag']} | {d['dataset']} | {'x'.join(map(str, d['options']['hidden']))} | {ff['epochs']} | "
                          f"{val} | {100 * ff['test_error']:.2f} % ({method}) | {bp_err} | {ff['train_seconds']} | "
@@ -471,6 +554,10 @@ def add_parser(sub) -> None:
     acc.add_argument("--no-baseline", action="store_true")
     acc.add_argument("--quiet", action="store_true")
     acc.add_argument("--tag", default=None)
+    acc.add_argument("--final-from", metavar="FILE", default=None,
+                     help="a final run: retrain on every training row (validation rows included) with the settings "
+                          "of the recorded validation run FILE (the command must give the same settings), then "
+                          "evaluate the test split once with the method validation chose there")
     _add_record_arguments(acc)
 
     table = kinds.add_parser("table", help="rewrite bench/results/RESULTS.md from the JSON results")
@@ -507,7 +594,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         tag = args.tag or f"{payload['dataset']}-{'x'.join(map(str, args.hidden))}-b{args.batch_size}-{args.optimizer}"
     else:
         payload = run_accuracy(args)
-        tag = args.tag or f"{payload['dataset']}-{'x'.join(map(str, args.hidden))}-e{args.epochs}"
+        hidden = payload["options"]["hidden"]
+        tag = args.tag or (f"{payload['dataset']}-{'x'.join(map(str, hidden))}-e{payload['options']['epochs']}"
+                           + ("-final" if payload.get("protocol") == "final" else ""))
     from ff_mcp.engine import resolve_device
 
     path = None

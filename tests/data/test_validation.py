@@ -50,3 +50,32 @@ def test_bench_accuracy_chooses_the_method_on_validation_and_reports_test_beside
     assert ff["test_accuracy"] == ff["test_accuracy_by_method"][ff["chosen_method"]]
     assert out["bp"]["validation_accuracy"] is not None and out["bp"]["test_accuracy"] > 0.5
     assert "| FF validation error |" in (tmp_path / "RESULTS.md").read_text()
+
+
+def test_a_final_run_retrains_on_every_row_with_the_validation_runs_settings(tmp_path, capsys):
+    common = ["bench", "accuracy", "--dataset", "digits", "--hidden", "32", "--epochs", "3", "--quiet",
+              "--device", "cpu", "--no-baseline", "--results-dir", str(tmp_path)]
+    assert cli_main([*common, "--tag", "chosen"]) == 0
+    chosen = json.loads(capsys.readouterr().out)
+    source = tmp_path / "accuracy-chosen.json"
+    model = tmp_path / "final.pt"
+    assert cli_main([*common, "--final-from", str(source), "--out", str(model)]) == 0
+    final = json.loads(capsys.readouterr().out)
+    assert final["protocol"] == "final" and final["rows"] == {"train": 1347, "validation": 0, "test": 450}
+    assert final["settings_from"]["file"] == "accuracy-chosen.json"
+    assert final["ff"]["chosen_method"] == chosen["ff"]["chosen_method"]
+    # the recipe sized the batch from 1,146 rows; the final run keeps it although it has 1,347
+    assert final["ff"]["batch_size"] == chosen["ff"]["batch_size"]
+    history = json.loads((tmp_path / "accuracy-digits-32-e3-final.json").read_text())["ff"]["history"]
+    assert len(history) == 3 and not any("test_accuracy" in h for h in history)  # nothing evaluated while training
+    from ff_mcp.engine import accuracy, load_checkpoint
+
+    digits = load_dataset("digits")
+    network = load_checkpoint(model).model
+    assert final["ff"]["test_accuracy"] == accuracy(network, digits.x_test, digits.y_test, final["ff"]["chosen_method"])
+    table = (tmp_path / "RESULTS.md").read_text()
+    assert "final run, settings of accuracy-chosen.json" in table
+    # a setting the validation run did not have is refused, naming it
+    assert cli_main([*common[:-2], "--results-dir", str(tmp_path), "--final-from", str(source), "--lr", "0.5"]) == 2
+    assert "lr is 0.5" in capsys.readouterr().err
+    assert len(list(tmp_path.glob("accuracy-*.json"))) == 2  # the refused run wrote nothing
