@@ -486,19 +486,20 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
                   "Each row: one method on one data set, with the depth, dropout and weight decay its validation nodes "
                   "chose among the runs of that file (every run is in the file); with several seeds, accuracies are the "
                   "mean over them.", "",
-                  "| file | data | method | layer | depth | dropout | weight decay | hide_labels | seeds | val acc | test acc "
-                  "| runs | device | date | commit |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| file | data | method | layer | depth | dropout | weight decay | temperature | hide_labels | seeds | val acc "
+                  "| test acc | runs | device | date | commit |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for d in sorted(gnn, key=lambda d: d.get("date", ""), reverse=True):
             for key, chosen in d["chosen_on_validation"].items():
                 dataset, method = key.split("/")
                 run = next(r for r in d["runs"] if r["dataset"] == dataset and r["method"] == method
                            and r["depth"] == chosen["depth"] and r["dropout"] == chosen.get("dropout", r["dropout"])
-                           and r.get("weight_decay") == chosen.get("weight_decay", r.get("weight_decay")))
+                           and r.get("weight_decay") == chosen.get("weight_decay", r.get("weight_decay"))
+                           and r.get("temperature", 1.0) == chosen.get("temperature", r.get("temperature", 1.0)))
                 runs = sum(1 for r in d["runs"] if r["dataset"] == dataset and r["method"] == method)
                 weight_decay = chosen.get("weight_decay", d.get("settings", {}).get("weight_decay", 5e-4))
                 lines.append(f"| {d['_file']} | {dataset} | {method} | {run['layer']} | {run['depth']} | "
-                             f"{run['dropout']} | {weight_decay:g} | {run.get('hide_labels', 0.0)} | {chosen.get('seeds', 1)} | "
+                             f"{run['dropout']} | {weight_decay:g} | {run.get('temperature', 1.0):g} | {run.get('hide_labels', 0.0)} | {chosen.get('seeds', 1)} | "
                              f"{100 * chosen['val_accuracy']:.1f} % | "
                              f"{100 * chosen['test_accuracy']:.1f} % | {runs} | {_dev(d)} | {d['date']} | "
                              f"{str(d.get('commit') or '')[:12]} |")

@@ -38,8 +38,8 @@ def test_results_table_lists_each_gnn_file_with_its_validation_choice(tmp_path):
     source = Path(__file__).resolve().parents[1] / "bench" / "results" / "gnn-accuracy-cora-sf-bp-gcn.json"
     shutil.copy(source, tmp_path / source.name)
     text = write_table(tmp_path).read_text()
-    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | sf | gcn | 4 | 0.5 | 0.0005 | 0.0 | 1 | 80.6 % | 80.3 % | 8 |" in text
-    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | bp | gcn | 2 | 0.5 | 0.0005 | 0.0 | 1 | 81.4 % | 81.3 % | 8 |" in text
+    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | sf | gcn | 4 | 0.5 | 0.0005 | 1 | 0.0 | 1 | 80.6 % | 80.3 % | 8 |" in text
+    assert "| gnn-accuracy-cora-sf-bp-gcn.json | cora | bp | gcn | 2 | 0.5 | 0.0005 | 1 | 0.0 | 1 | 81.4 % | 81.3 % | 8 |" in text
 
 
 def test_results_table_names_a_rerun_file_and_its_mean_over_seeds(tmp_path):
@@ -58,7 +58,7 @@ def test_results_table_names_a_rerun_file_and_its_mean_over_seeds(tmp_path):
                                                     "val_accuracy": 0.73, "test_accuracy": 0.72}}}
     (tmp_path / "gnn-accuracy-citeseer-sf-gcn-2.json").write_text(json.dumps(doc))
     text = write_table(tmp_path).read_text()
-    assert "| gnn-accuracy-citeseer-sf-gcn-2.json | citeseer | sf | gcn | 2 | 0.5 | 0.005 | 0.0 | 2 | 73.0 % | 72.0 % | 4 |" in text
+    assert "| gnn-accuracy-citeseer-sf-gcn-2.json | citeseer | sf | gcn | 2 | 0.5 | 0.005 | 1 | 0.0 | 2 | 73.0 % | 72.0 % | 4 |" in text
 
 
 def test_gnn_bench_chooses_the_setting_with_the_best_mean_validation_over_seeds():
@@ -81,3 +81,8 @@ def test_gnn_bench_chooses_the_setting_with_the_best_mean_validation_over_seeds(
     best = module.choose_on_validation(runs)
     assert (best["depth"], best["weight_decay"], best["seeds"]) == (2, 5e-3, 2)
     assert abs(best["val_accuracy"] - 0.725) < 1e-12 and abs(best["test_accuracy"] - 0.715) < 1e-12
+    # sf's temperature is part of the setting: its seeds average apart from the other temperature's
+    warm = [{**r, "temperature": 2.0, "val_accuracy": r["val_accuracy"] + 0.01} for r in runs[4:]]
+    best = module.choose_on_validation(runs + warm)
+    assert (best["depth"], best["weight_decay"], best["temperature"], best["seeds"]) == (2, 5e-3, 2.0, 2)
+    assert abs(best["val_accuracy"] - 0.735) < 1e-12
