@@ -295,7 +295,8 @@ def run_final(args: argparse.Namespace) -> dict[str, Any]:
         chosen_run = json.loads(source.read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"--final-from: cannot read {source} as a result file ({exc})") from None
-    base = chosen_run.get("ff") if isinstance(chosen_run, dict) else None
+    chosen_run = chosen_run if isinstance(chosen_run, dict) else {}
+    base = chosen_run.get("ff")
     if chosen_run.get("kind") != "accuracy" or not isinstance(base, dict) or base.get("chosen_on") != "validation":
         raise ValueError(f"--final-from: {source.name} is not an accuracy run that chose its method on a "
                          f"validation split (its ff.chosen_on is not 'validation')")
@@ -483,7 +484,7 @@ def write_table(out_dir: Path = RESULTS_DIR) -> Path:
     gnn = [d for d in docs if d.get("kind") == "gnn-accuracy"]
     if gnn:
         lines += ["## Forward-learned GNNs (node classification, Planetoid splits)", "",
-                  "Each row: one method on one data set, with the depth, dropout and weight decay its validation nodes "
+                  "Each row: one method on one data set, with the depth, dropout, weight decay and (sf) temperature its validation nodes "
                   "chose among the runs of that file (every run is in the file); with several seeds, accuracies are the "
                   "mean over them.", "",
                   "| file | data | method | layer | depth | dropout | weight decay | temperature | hide_labels | seeds | val acc "
