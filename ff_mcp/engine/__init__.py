@@ -20,6 +20,7 @@ from .scff import ScffNet  # noqa: F401  (registers the "scff" kind)
 from .gnn import GnnNet  # noqa: F401  (registers the "gnn" kind)
 from .recurrent import RecurrentNet  # noqa: F401  (registers the "recurrent" kind)
 from .conv import ConvNet  # noqa: F401  (registers the "conv" kind)
+from .distance import DistanceNet  # noqa: F401  (registers the "distance" kind)
 from .protocol import (
     STEPS,
     Batch,
