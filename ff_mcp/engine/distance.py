@@ -5,10 +5,11 @@ margin loss, without the paper's layer-collaboration updates.
 The paper's text beyond its abstract is not readable from this project's machines, so the mechanics
 below are this module's choices, written out in docs/VARIANTS.md:
 
-- Each layer is ``h = relu(W rms_normalize(x) + b)`` and keeps one centroid per class (a buffer): the
-  moving average (``momentum``) of its class's activities, detached; a class's first batch sets it.
-- The goodness of a row for class k is minus the mean squared distance of its activity to centroid k,
-  ``g_k = -mean((h - c_k)^2)``: FF's "goodness" read as closeness to the positive class's centroid.
+- Each layer is ``h = relu(W rms_normalize(x) + b)``; distances are taken on ``z = rms_normalize(h)``, the
+  activity as the next layer reads it. Each layer keeps one centroid per class (a buffer): the moving
+  average (``momentum``) of its class's ``z``, detached; a class's first batch sets it.
+- The goodness of a row for class k is minus the mean squared distance of its ``z`` to centroid k,
+  ``g_k = -mean((z - c_k)^2)``: FF's "goodness" read as closeness to the positive class's centroid.
 - The loss is the N-pair margin loss over the classes' goodness: each row's own class is the positive,
   every other class's centroid a negative, ``log(1 + sum_{j != y} exp(scale (g_j - g_y + margin)))``.
   With two classes it is FF's softplus on (g_neg - g_pos + margin) (SymBa's form). No negative data
@@ -55,8 +56,8 @@ class DistanceConfig:
     in_features: int
     num_classes: int
     hidden: tuple[int, ...] = (1000, 1000)
-    scale: float = 10.0
-    margin: float = 0.5
+    scale: float = 100.0
+    margin: float = 0.1
     momentum: float = 0.9
 
     def __post_init__(self) -> None:
@@ -83,9 +84,9 @@ class DistanceConfig:
 class DistanceOptions:
     """Options of the "distance" variant."""
 
-    scale: float = field(default=10.0, metadata={
+    scale: float = field(default=100.0, metadata={
         "help": "multiplies the goodness differences inside the N-pair margin loss and the fused softmax, in (0, 10000]"})
-    margin: float = field(default=0.5, metadata={
+    margin: float = field(default=0.1, metadata={
         "help": "how much closer (in mean squared distance) a row must be to its own class's centroid than to "
                 "another's, in [0, 100]"})
     momentum: float = field(default=0.9, metadata={
@@ -105,12 +106,17 @@ class DistanceLayer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.linear(rms_normalize(x)))
 
+    def goodness(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, K): each row's goodness for each class, on its RMS-normalised activity."""
+        return class_goodness(rms_normalize(h), self.centroids)
+
     @torch.no_grad()
-    def update_centroids(self, h: torch.Tensor, y: torch.Tensor, momentum: float) -> None:
-        """Move each class's centroid toward the mean of its rows in this batch (set it on first sight)."""
+    def update_centroids(self, z: torch.Tensor, y: torch.Tensor, momentum: float) -> None:
+        """Move each class's centroid toward the mean of its rows' ``z`` (normalised activities) in this
+        batch (set it on first sight)."""
         k = self.centroids.shape[0]
-        counts = torch.bincount(y, minlength=k).to(h.dtype)
-        sums = torch.zeros_like(self.centroids).index_add_(0, y, h.detach().to(self.centroids.dtype))
+        counts = torch.bincount(y, minlength=k).to(z.dtype)
+        sums = torch.zeros_like(self.centroids).index_add_(0, y, z.detach().to(self.centroids.dtype))
         present = counts > 0
         means = sums / counts.clamp(min=1).unsqueeze(1)
         keep = torch.where(self.seen, momentum, 0.0).unsqueeze(1)
@@ -173,17 +179,16 @@ class DistanceNet(FFModel):
         method = self.check_method(method)
         hs = self.activities(x)
         if method == "fused":
-            return sum(F.softmax(self.config.scale * class_goodness(h, layer.centroids), dim=1)
-                       for h, layer in zip(hs, self.layers))
+            return sum(F.softmax(self.config.scale * layer.goodness(h), dim=1) for h, layer in zip(hs, self.layers))
         i = int(method[len("layer"):]) - 1
-        return class_goodness(hs[i], self.layers[i].centroids)
+        return self.layers[i].goodness(hs[i])
 
     def layer_goodness(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
         """Per layer: the goodness of each row for its label (the nearest centroid's without labels) and the
         softmax probability of that class."""
         out = []
         for h, layer in zip(self.activities(x), self.layers):
-            g = class_goodness(h, layer.centroids)
+            g = layer.goodness(h)
             pick = g.argmax(dim=1) if labels is None else labels.to(g.device)
             p = F.softmax(self.config.scale * g, dim=1)
             out.append({"goodness": g.gather(1, pick.unsqueeze(1)).squeeze(1),
@@ -214,8 +219,8 @@ class DistanceSession(Session):
                     x = layer(x)
                 continue
             h = layer(x.detach())
-            layer.update_centroids(h, y, cfg.momentum)
-            g = class_goodness(h, layer.centroids)
+            layer.update_centroids(rms_normalize(h.detach()), y, cfg.momentum)
+            g = layer.goodness(h)
             loss = n_pair_margin_loss(g, y, cfg.scale, cfg.margin)
             self.optimizers[i].zero_grad(set_to_none=True)
             loss.backward()
