@@ -116,7 +116,7 @@ class DistanceLayer(nn.Module):
         batch (set it on first sight)."""
         k = self.centroids.shape[0]
         counts = torch.bincount(y, minlength=k).to(z.dtype)
-        sums = torch.zeros_like(self.centroids).index_add_(0, y, z.detach().to(self.centroids.dtype))
+        sums = torch.zeros_like(self.centroids).index_add_(0, y, z.to(self.centroids.dtype))
         present = counts > 0
         means = sums / counts.clamp(min=1).unsqueeze(1)
         keep = torch.where(self.seen, momentum, 0.0).unsqueeze(1)
@@ -219,8 +219,9 @@ class DistanceSession(Session):
                     x = layer(x)
                 continue
             h = layer(x.detach())
-            layer.update_centroids(rms_normalize(h.detach()), y, cfg.momentum)
-            g = layer.goodness(h)
+            z = rms_normalize(h)  # once: the centroids move with it (detached), the loss reads it
+            layer.update_centroids(z.detach(), y, cfg.momentum)
+            g = class_goodness(z, layer.centroids)
             loss = n_pair_margin_loss(g, y, cfg.scale, cfg.margin)
             self.optimizers[i].zero_grad(set_to_none=True)
             loss.backward()
