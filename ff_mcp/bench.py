@@ -412,7 +412,8 @@ def run_accuracy(args: argparse.Namespace) -> dict[str, Any]:
     }
     if not args.no_baseline and options.variant == "conv":  # the same layers and head, trained end to end
         started = time.perf_counter()
-        same = {k: v for k, v in options.options.items() if k not in ("layer_epochs", "readout_from", "loss")}
+        ff_only = ("layer_epochs", "readout_from", "loss", "scale", "margin", "momentum", "collaborate")
+        same = {k: v for k, v in options.options.items() if k not in ff_only}
         bp_options = dataclasses.replace(options, options={**same, "method": "bp"}, predict_method=None)
         bp_run = train_model(on_validation, bp_options)
         bp_test = accuracy(bp_run.network, x_test, y_test)

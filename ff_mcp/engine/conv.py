@@ -9,7 +9,10 @@ channels are split into one contiguous group per class; the goodness of class c 
 outputs over group c's channels and every position. The channel-wise competitive loss (``cwc``, the
 default) is the softmax cross-entropy over the classes' goodness: no negative data. ``pvn`` is the
 classic FF loss on the same goodness (softplus(2 - g_true) and softplus(g_wrong - 2), g_wrong the mean
-over the wrong classes). With ``cfse`` the odd layers are grouped convolutions with one group per class
+over the wrong classes). ``distance`` is Distance-Forward on these layers (distance.py): each layer's
+output, flattened and divided by its root mean square, against one moving-average centroid per class,
+the N-pair margin loss over minus the mean squared distances, optionally with layer collaboration; no
+channel groups are needed (with cfse false any channel counts). With ``cfse`` the odd layers are grouped convolutions with one group per class
 (CwComp's CFSE block), so group c of such a layer sees only class c's channels below.
 
 ``ff`` is Hinton's FF with label-embedded negatives on the same layers. The label enters as one extra
@@ -46,12 +49,15 @@ from torch import nn
 
 from ff_mcp import seeds
 
+from . import distance as df
 from .layers import seeded_uniform_
 from .negatives import wrong_labels
+from .norms import rms_normalize
 from .protocol import Batch, DataSpec, FFModel, Session, register_model_kind
 from .trainer import TrainConfig, scale_learning_rates
 
-LOSSES = ("cwc", "pvn", "ff")
+LOSSES = ("cwc", "pvn", "ff", "distance")
+GROUPLESS = ("ff", "distance")  # losses that need no channel group per class
 METHODS = ("ff", "bp")
 AUGMENTS = ("none", "crop-flip")
 PVN_THRESHOLD = 2.0  # CwComp's PvN loss threshold
@@ -132,6 +138,10 @@ class ConvConfig:
     readout_from: int = 0  # the classifier trains from this epoch (0-based) on
     method: str = "ff"  # bp: the same layers and head trained end to end (the backprop CNN baseline)
     augment: str = "none"  # crop-flip: random crops of the 4-pixel zero-padded image and left-right flips
+    scale: float = 100.0  # loss distance (Distance-Forward): the N-pair loss's and fused softmax's scale
+    margin: float = 0.1
+    momentum: float = 0.9  # the centroids' moving average
+    collaborate: bool = False  # layer collaboration (distance.py)
 
     def __post_init__(self) -> None:
         for name in ("image_shape", "channels", "pool", "layer_epochs"):
@@ -143,11 +153,12 @@ class ConvConfig:
         if k < 2 or n < 1:
             raise ValueError(f"conv needs num_classes >= 2 and at least one layer, got {k}, {self.channels}")
         bad = [ch for ch in self.channels if ch < k or ch % k]
-        if (self.loss == "ff" or self.method == "bp") and not self.cfse:  # no channel groups: any width
+        groupless = self.loss in GROUPLESS or self.method == "bp"
+        if groupless and not self.cfse:  # no channel groups: any width
             bad = [ch for ch in self.channels if ch < 1]
         if bad:
-            free = (f" (or give cfse false: with {'loss ff' if self.loss == 'ff' else 'method bp'} and no channel "
-                    f"groups any counts are allowed)" if self.loss == "ff" or self.method == "bp" else "")
+            free = (f" (or give cfse false: with {'method bp' if self.method == 'bp' else 'loss ' + self.loss} and "
+                    f"no channel groups any counts are allowed)" if groupless else "")
             raise ValueError(f"hidden: every conv layer's channels must be a multiple of the {k} classes (one "
                              f"group per class){free}, got {self.channels}")
         if any(not 0 <= p < n for p in self.pool) or len(set(self.pool)) != len(self.pool):
@@ -162,13 +173,19 @@ class ConvConfig:
             raise ValueError(f"augment must be one of {list(AUGMENTS)} (or auto), got {self.augment!r}")
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
-        if self.method == "bp" and self.loss == "ff":
+        if self.method == "bp" and self.loss in GROUPLESS:
             raise ValueError("loss: method 'bp' trains the layers with the head's cross-entropy; leave loss unset")
         if self.method == "bp" and (self.layer_epochs or self.readout_from):
             raise ValueError("layer_epochs and readout_from: method 'bp' trains every layer with the head in every "
                              "epoch; leave them unset")
         if self.readout_from < 0:
             raise ValueError(f"readout_from must be >= 0, got {self.readout_from}")
+        df.check_settings(self.scale, self.margin, self.momentum)
+        if self.loss != "distance":
+            unused = [name for name, default in (("scale", 100.0), ("margin", 0.1), ("momentum", 0.9),
+                                                 ("collaborate", False)) if getattr(self, name) != default]
+            if unused:
+                raise ValueError(f"{unused[0]}: only loss 'distance' uses it; give loss distance or leave it unset")
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -178,12 +195,13 @@ class ConvConfig:
     def from_dict(cls, d: dict) -> "ConvConfig":
         return cls(**d)
 
-    def out_shape(self) -> tuple[int, int, int]:
-        """(channels, height, width) of the last layer's output."""
+    def out_shape(self, layer: int = -1) -> tuple[int, int, int]:
+        """(channels, height, width) of a layer's output (the last one's by default)."""
+        layer = layer % len(self.channels)
         _, h, w = self.image_shape
-        for _ in self.pool:
+        for _ in [p for p in self.pool if p <= layer]:
             h, w = h // 2, w // 2
-        return self.channels[-1], h, w
+        return self.channels[layer], h, w
 
 
 @dataclass(frozen=True)
@@ -194,7 +212,9 @@ class ConvOptions:
         "help": "cwc (softmax cross-entropy over the classes' channel-group goodness, CwComp) | pvn (classic FF "
                 "softplus on the true class's goodness against the wrong classes', threshold 2) | ff (Hinton's FF: "
                 "the label as a per-class pattern channel of the input, negatives with a wrong label, each "
-                "layer's mean-square goodness against threshold 2; with cfse=false any channel counts)"})
+                "layer's mean-square goodness against threshold 2; with cfse=false any channel counts) | distance "
+                "(Distance-Forward: per-class centroids of each layer's normalised output, N-pair margin loss; "
+                "with cfse=false any channel counts)"})
     cfse: bool = field(default=True, metadata={"help": "odd layers as grouped convolutions, one group per class"})
     pool: str = field(default="auto", metadata={
         "help": "layers (0-based) followed by a 2 x 2 max-pool, e.g. 1,3; auto: every odd layer (CwComp); none"})
@@ -207,6 +227,17 @@ class ConvOptions:
     augment: str = field(default="auto", metadata={
         "help": "none | crop-flip (random crops of the 4-pixel zero-padded image, left-right flips; training "
                 "only); auto: crop-flip for colour images (cifar10), none for the others"})
+    scale: float = field(default=100.0, metadata={
+        "help": "loss distance: multiplies the goodness differences in the N-pair margin loss and the fused "
+                "softmax, in (0, 10000]"})
+    margin: float = field(default=0.1, metadata={
+        "help": "loss distance: how much closer (mean squared distance) a row must be to its class's centroid "
+                "than to another's, in [0, 100]"})
+    momentum: float = field(default=0.9, metadata={
+        "help": "loss distance: the centroids' moving average, in [0, 1)"})
+    collaborate: bool = field(default=False, metadata={
+        "help": "loss distance: layer collaboration, each layer's loss on the goodness summed over all layers "
+                "(the others' detached)"})
 
 
 class ConvLayer(nn.Module):
@@ -257,6 +288,11 @@ class ConvNet(FFModel):
         if self.label_planes:  # one fixed N(0, 1) pattern per class, drawn from the seed's stream
             _, height, width = config.image_shape
             self.register_buffer("label_patterns", torch.randn(k, height, width, generator=generator))
+        self.distance = config.loss == "distance" and config.method == "ff"
+        if self.distance:  # one centroid per class of each layer's flattened output, and which classes have one
+            for i, layer in enumerate(self.layers):
+                layer.register_buffer("centroids", torch.zeros(k, math.prod(config.out_shape(i))))
+                layer.register_buffer("seen", torch.zeros(k, dtype=torch.bool))
         self.register_buffer("mean", torch.zeros(1, c, 1, 1))
         self.register_buffer("std", torch.ones(1, c, 1, 1))
         self.register_buffer("fitted", torch.zeros((), dtype=torch.bool))
@@ -275,7 +311,8 @@ class ConvNet(FFModel):
         pool = _ints(options.pool, "pool") if pool is None else pool
         return ConvConfig(data.in_features, data.num_classes, shape, tuple(hidden), pool,
                           options.cfse, options.loss, layer_epochs, options.readout_from, options.method,
-                          ("crop-flip" if shape[0] == 3 else "none") if options.augment == "auto" else options.augment)
+                          ("crop-flip" if shape[0] == 3 else "none") if options.augment == "auto" else options.augment,
+                          options.scale, options.margin, options.momentum, options.collaborate)
 
     # ---- the computation ------------------------------------------------------------------
 
@@ -333,9 +370,27 @@ class ConvNet(FFModel):
             outs.append(h)
         return outs
 
+    def centroid_goodness(self, i: int, h: torch.Tensor) -> torch.Tensor:
+        """Loss distance: (B, K), minus the mean squared distance of layer i's output ``h``, flattened and
+        normalised, to each class's centroid."""
+        return df.class_goodness(rms_normalize(h.flatten(1)), self.layers[i].centroids)
+
+    def distance_scores(self, x: torch.Tensor, method: str) -> torch.Tensor:
+        """Loss distance: ``fused`` (each layer's softmax over scale x goodness, summed), ``summed`` (the goodness
+        summed over layers) or ``layerN`` (the nearest centroid in layer N)."""
+        if method.startswith("layer"):
+            i = int(method[5:]) - 1
+            return self.centroid_goodness(i, self.layer_outputs(x, i)[-1])
+        goodness = [self.centroid_goodness(i, h) for i, h in enumerate(self.layer_outputs(x))]
+        if method == "summed":
+            return sum(goodness)
+        return sum(F.softmax(self.config.scale * g, dim=1) for g in goodness)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.label_planes:
             return self.label_goodness(x, self.scored_layers())
+        if self.distance:
+            return self.distance_scores(x, "fused")
         return class_goodness(self.layer_outputs(x)[-1], self.num_classes)
 
     # ---- the protocol ---------------------------------------------------------------------
@@ -358,6 +413,14 @@ class ConvNet(FFModel):
             for i in range(len(self.layers)):
                 if self.scored_layers() != range(i, i + 1):  # not "goodness" again under another name
                     methods[f"layer{i + 1}"] = f"the label whose pattern gives layer {i + 1} the most goodness"
+            return methods
+        if self.distance:
+            methods = {"fused": "each layer's softmax over scale x goodness (minus the mean squared distance to each "
+                                "class's centroid), summed over layers",
+                       "summed": "the class with the most goodness summed over layers",
+                       "readout": "the linear classifier on the last layer's output"}
+            for i in range(len(self.layers)):
+                methods[f"layer{i + 1}"] = f"the nearest centroid in layer {i + 1}"
             return methods
         methods = {"goodness": "the class whose channel group has the most goodness in the last layer",
                    "readout": "the linear classifier on the last layer's output"}
@@ -388,6 +451,8 @@ class ConvNet(FFModel):
         if self.label_planes and method != "readout":
             layers = range(int(method[5:]) - 1, int(method[5:])) if method.startswith("layer") else self.scored_layers()
             return self.label_goodness(x, layers)
+        if self.distance and method != "readout":
+            return self.distance_scores(x, method)
         if method.startswith("layer"):
             index = int(method[5:]) - 1
             return class_goodness(self.layer_outputs(x, index)[-1], self.num_classes)
@@ -399,7 +464,9 @@ class ConvNet(FFModel):
     def layer_goodness(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> list[dict[str, torch.Tensor]]:
         """Per layer: the goodness of the given labels' channel groups (the layer's best class if None) and
         its softmax probability among the classes. Loss ff: the goodness of the images with the given
-        labels' patterns (the neutral label's if None) and p_positive = sigmoid(goodness - 2)."""
+        labels' patterns (the neutral label's if None) and p_positive = sigmoid(goodness - 2). Loss distance:
+        minus the mean squared distance to the given labels' centroids (the nearest's if None) and that
+        class's softmax probability over scale x goodness."""
         if self.config.method == "bp":
             raise ValueError("a conv model trained with method 'bp' has no goodness: its layers learn from the "
                              "head's loss")
@@ -410,11 +477,12 @@ class ConvNet(FFModel):
             acts = self.ff_activities(self.with_labels(self.images(x), labels))
             return [{"goodness": (g := image_goodness(a)), "p_positive": torch.sigmoid(g - FF_THRESHOLD)} for a in acts]
         out = []
-        for h in self.layer_outputs(x):
-            g = class_goodness(h, self.num_classes)
+        for i, h in enumerate(self.layer_outputs(x)):
+            g = self.centroid_goodness(i, h) if self.distance else class_goodness(h, self.num_classes)
             chosen = g.argmax(dim=1) if labels is None else labels.to(g.device)
             rows = torch.arange(g.shape[0], device=g.device)
-            out.append({"goodness": g[rows, chosen], "p_positive": F.softmax(g, dim=1)[rows, chosen]})
+            logits = self.config.scale * g if self.distance else g
+            out.append({"goodness": g[rows, chosen], "p_positive": F.softmax(logits, dim=1)[rows, chosen]})
         return out
 
 
@@ -481,7 +549,6 @@ class ConvSession(Session):
 
     def step(self, batch: Batch, generator: torch.Generator, units: range, stats: torch.Tensor) -> None:
         model, cfg = self.model, self.model.config
-        k = model.num_classes
         y = batch.y
         x = batch.x
         if cfg.augment == "crop-flip":
@@ -496,6 +563,22 @@ class ConvSession(Session):
         if cfg.loss == "ff":
             self.ff_step(x, y, generator, stats)
             return
+        if cfg.loss == "distance":
+            h = self.distance_step(x, y, stats)
+        else:
+            h = self.groups_step(x, y, stats)
+        if self.epoch >= cfg.readout_from:
+            loss = F.cross_entropy(model.readout(h.detach().flatten(1)), y)
+            optimizer = self.optimizers[-1]
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            stats[-1, 0] += loss.detach()
+
+    def groups_step(self, x: torch.Tensor, y: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+        """Losses cwc and pvn: each layer in its window on its channel groups' goodness; the last output."""
+        model, cfg = self.model, self.model.config
+        k = model.num_classes
         h = model.images(x)
         for i, layer in enumerate(model.layers):
             if not self.training(i):
@@ -515,13 +598,31 @@ class ConvSession(Session):
                 stats[i, 1] += true.sum()
                 stats[i, 2] += ((g.sum(dim=1) - true) / (k - 1)).sum()
             h = out.detach()
-        if self.epoch >= cfg.readout_from:
-            loss = F.cross_entropy(model.readout(h.detach().flatten(1)), y)
-            optimizer = self.optimizers[-1]
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            stats[-1, 0] += loss.detach()
+        return h
+
+    def distance_step(self, x: torch.Tensor, y: torch.Tensor, stats: torch.Tensor) -> torch.Tensor:
+        """Loss distance: each layer in its window moves its centroids toward this batch's class means and
+        steps on the N-pair margin loss (with collaborate: on the goodness summed over every layer, the
+        others' detached); frozen layers infer (and count, detached, for collaborate). The last output."""
+        model, cfg = self.model, self.model.config
+        h = model.images(x)
+        goodness: list[torch.Tensor | None] = []
+        trained = []
+        for i, layer in enumerate(model.layers):
+            if not self.training(i):
+                with torch.no_grad():
+                    h = layer(h)
+                    goodness.append(model.centroid_goodness(i, h) if cfg.collaborate else None)
+                continue
+            out = layer(h.detach())
+            z = rms_normalize(out.flatten(1))
+            df.update_centroids(layer.centroids, layer.seen, z.detach(), y, cfg.momentum)
+            goodness.append(df.class_goodness(z, layer.centroids))
+            trained.append(i)
+            h = out.detach()
+        if trained:
+            df.step_layers(self.optimizers, goodness, trained, y, cfg, stats)
+        return h
 
     def ff_step(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, stats: torch.Tensor) -> None:
         """Loss ff: one positive (true label) and one negative (uniform wrong label) pass, each layer in its

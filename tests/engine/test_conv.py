@@ -80,7 +80,11 @@ def test_images_are_standardised_per_channel_with_the_training_rows_statistics()
 @pytest.mark.parametrize(("args", "message"), [
     (["--hidden", "16,16"], "every conv layer's channels must be a multiple of the 10 classes"),
     (["--hidden", "20,20", "--opt", "pool=0,1,2"], "pool must name distinct layers in [0, 2)"),
-    (["--hidden", "20,20", "--opt", "loss=hinge"], "loss must be one of ['cwc', 'pvn', 'ff']"),
+    (["--hidden", "20,20", "--opt", "loss=hinge"], "loss must be one of ['cwc', 'pvn', 'ff', 'distance']"),
+    (["--hidden", "20,20", "--opt", "collaborate=true"], "collaborate: only loss 'distance' uses it"),
+    (["--hidden", "20,20", "--opt", "loss=distance", "--opt", "scale=0"], "scale must be in (0, 10000], got 0.0"),
+    (["--hidden", "20,20", "--opt", "loss=distance", "--opt", "momentum=1"], "momentum must be in [0, 1), got 1.0"),
+    (["--hidden", "20,20", "--opt", "loss=distance", "--opt", "method=bp"], "loss: method 'bp' trains the layers"),
     (["--hidden", "20,20", "--opt", "layer_epochs=1"], "layer_epochs needs one count >= 1 per layer (2)"),
     (["--hidden", "20,20", "--opt", "layer_epochs=1,5", "--epochs", "3"], "give --epochs >= 5"),
     (["--hidden", "20,20", "--negatives", "hard"], "variant 'conv' uses no negative data"),
@@ -332,3 +336,74 @@ def test_loss_ff_keeps_frozen_layers_and_a_late_readout_still_and_chunks_predict
     with torch.no_grad():
         whole = net.label_goodness(rows, net.scored_layers())
     assert torch.allclose(net.predict_scores(rows, "goodness"), whole, rtol=1e-5, atol=1e-6)
+
+
+def test_loss_distance_reads_each_layers_flattened_normalised_output_against_class_centroids():
+    from ff_mcp.engine import distance as df
+
+    config = ConvConfig(in_features=72, num_classes=3, image_shape=(2, 6, 6), channels=(5, 4), pool=(1,), cfse=False,
+                        loss="distance")
+    net = build_model(config, seed=0)
+    assert [tuple(layer.centroids.shape) for layer in net.layers] == [(3, 5 * 6 * 6), (3, 4 * 3 * 3)]
+    assert list(net.prediction_methods()) == ["fused", "summed", "readout", "layer1", "layer2"]
+    for layer in net.layers:
+        layer.centroids.normal_()
+    net.eval()
+    x = torch.rand(4, 72)
+    with torch.no_grad():
+        outs = net.layer_outputs(x)
+        by_hand = []
+        for h, layer in zip(outs, net.layers):
+            z = h.flatten(1) / h.flatten(1).square().mean(dim=1, keepdim=True).sqrt()
+            by_hand.append(-(z[:, None, :] - layer.centroids[None]).square().mean(dim=2))
+        assert torch.allclose(net.predict_scores(x, "layer2"), by_hand[1], atol=1e-5)
+        assert torch.allclose(net.predict_scores(x, "summed"), by_hand[0] + by_hand[1], atol=1e-5)
+        fused = sum(torch.softmax(100.0 * g, dim=1) for g in by_hand)
+        assert torch.allclose(net.predict_scores(x, "fused"), fused, atol=1e-3)  # scale 100 magnifies rounding
+        good = net.layer_goodness(x, torch.tensor([0, 1, 2, 0]))
+        assert torch.allclose(good[0]["goodness"], by_hand[0][torch.arange(4), torch.tensor([0, 1, 2, 0])], atol=1e-5)
+    assert torch.allclose(df.class_goodness(torch.eye(2), torch.tensor([[1.0, 1.0]])), torch.tensor([[-0.5], [-0.5]]))
+
+
+@pytest.mark.parametrize("collaborate", [False, True])
+def test_loss_distance_steps_each_layer_on_its_own_loss_and_moves_its_centroids(collaborate):
+    from ff_mcp.engine.protocol import Batch
+
+    config = ConvConfig(in_features=72, num_classes=3, image_shape=(2, 6, 6), channels=(5, 4), pool=(1,), cfse=False,
+                        loss="distance", collaborate=collaborate, layer_epochs=(1, 2))
+    net = build_model(config, seed=0)
+    session = net.training_session(TrainConfig(epochs=2, seed=0, optimizer=OptimizerConfig("adam", 1e-2)),
+                                   torch.device("cpu"))
+    x, y = torch.rand(12, 72), torch.arange(12) % 3
+    stats = torch.zeros(3, 3)
+    start = [layer.conv.weight.detach().clone() for layer in net.layers]
+    session.step(Batch(x, y, torch.arange(12)), torch.Generator().manual_seed(0), range(0, 2), stats)
+    assert all(bool(layer.seen.all()) for layer in net.layers)
+    assert not any(torch.equal(w, layer.conv.weight) for w, layer in zip(start, net.layers))  # both layers stepped
+    assert bool(torch.isfinite(stats).all()) and bool((stats[:2, 1] > stats[:2, 2]).all())  # own class nearer
+    session.begin_epoch(1, range(0, 2), x, y)  # layer 1's window (1 epoch) is over: it only infers
+    frozen = {k: v.clone() for k, v in net.layers[0].state_dict().items()}
+    net.zero_grad(set_to_none=True)
+    session.step(Batch(x, y, torch.arange(12)), torch.Generator().manual_seed(0), range(0, 2), stats)
+    assert all(torch.equal(v, net.layers[0].state_dict()[k]) for k, v in frozen.items() if "running" not in k
+               and "num_batches" not in k)  # weights and centroids still; batch norm's running statistics move
+    assert all(p.grad is None for p in net.layers[0].parameters())
+    assert all(p.grad is not None for p in net.layers[1].conv.parameters())
+
+
+def test_conv_with_the_distance_loss_learns_digits_and_reloads_from_its_checkpoint(tmp_path):
+    data = load_dataset("digits")
+    out = tmp_path / "conv-distance.safetensors"
+    assert cli_main(["train", "--dataset", "digits", "--variant", "conv", "--hidden", "16,32", "--opt", "loss=distance",
+                     "--opt", "cfse=false", "--opt", "collaborate=true", "--epochs", "6", "--batch-size", "32",
+                     "--eval-every", "6", "--device", "cpu", "--quiet", "--out", str(out)]) == 0
+    saved = load_checkpoint(out)
+    final = saved.metrics["final"]
+    assert final["predict_method"] == "fused" and final["test_accuracy"] > 0.9, final  # chance is 0.10
+    assert final["test_accuracy_layer2"] > 0.9 and "test_accuracy_summed" in final
+    assert saved.model.config.collaborate and bool(saved.model.layers[1].seen.all())
+    again = build_model(saved.model.config, seed=1)
+    again.load_state_dict(saved.model.state_dict())  # the centroids come back with the weights
+    again.eval()
+    with torch.no_grad():
+        assert torch.equal(again.predict(data.x_test), saved.model.eval().predict(data.x_test))
